@@ -1,0 +1,57 @@
+"""stdout is data, stderr is talk: one helper emits JSON or renders for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+_CONTROL = {i: f"\\x{i:02x}" for i in list(range(0, 32)) + list(range(127, 160))}
+_CONTROL_KEEP_NEWLINES = {k: v for k, v in _CONTROL.items() if k != 10}
+
+
+def printable(text: str | None, keep_newlines: bool = False) -> str:
+    """User text for a terminal: verbatim, except control characters (e.g. ESC) are shown escaped, never interpreted."""
+    if text is None:
+        return ""
+    return text.translate(_CONTROL_KEEP_NEWLINES if keep_newlines else _CONTROL)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(dump_json(data) + "\n")
+
+
+def emit(data: Any, json_mode: bool, render: Callable[[], None]) -> None:
+    """Print exactly one JSON document in --json mode, else let `render` draw for people."""
+    if json_mode:
+        emit_json(data)
+    else:
+        render()
+
+
+def say(line: str) -> None:
+    """A plain line for people on stdout (no Rich import on the fast paths)."""
+    sys.stdout.write(line + "\n")
+
+
+def emit_error(kind: str, message: str, json_mode: bool) -> None:
+    one_line = " ".join(message.split("\n"))
+    if json_mode:
+        emit_json({"error": {"type": kind, "message": one_line}})
+    sys.stderr.write(f"finbuddy: {one_line}\n")
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"finbuddy: warning: {message}\n")
+
+
+def console(stderr: bool = False):
+    """A Rich console that honours NO_COLOR and plain (non-terminal) output."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

@@ -1,0 +1,161 @@
+"""`add`, `list`, `edit`, `delete`: one user's expenses and income."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from finbuddy.cli import state
+from finbuddy.cli.options import JsonOption
+from finbuddy.cli.output import emit, printable, say
+from finbuddy.errors import FinbuddyError, ValidationError
+
+
+class Cancelled(FinbuddyError):
+    kind = "cancelled"
+    exit_code = 1
+
+
+def _describe(record) -> str:
+    merchant = f" at {printable(record.merchant)}" if record.merchant else ""
+    note = f" ({printable(record.note)})" if record.note else ""
+    return (
+        f"#{record.id} {record.kind} {record.amount:,.2f} {printable(record.category)}"
+        f"{merchant} on {record.date.isoformat()}{note}"
+    )
+
+
+def add(
+    amount: Annotated[str, typer.Argument(help="Positive amount, at most two decimals: 12, 12.50, 1,234.56.")],
+    category: Annotated[str, typer.Argument(help="Category, e.g. groceries (case-insensitive).")],
+    note: Annotated[str | None, typer.Argument(help="Optional note, up to 1,000 characters.")] = None,
+    date: Annotated[str | None, typer.Option("--date", "-d", help="YYYY-MM-DD, today or yesterday.")] = None,
+    merchant: Annotated[str | None, typer.Option("--merchant", "-m", help="Where the money went.")] = None,
+    income: Annotated[bool, typer.Option("--income", help="Record income instead of an expense.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Record an expense (or income with --income) and print it."""
+    from finbuddy.dates import parse_date
+    from finbuddy.ledger.records import record_entry
+    from finbuddy.money import parse_amount
+
+    ctx = state.current().context
+    value = parse_amount(amount)
+    day = parse_date(date, ctx.today()) if date is not None else None
+    record = record_entry(
+        ctx, value, category, note=note, date=day, merchant=merchant, kind="income" if income else "expense"
+    )
+    emit(record.to_json(), json_, lambda: say(f"Added {_describe(record)}"))
+
+
+def list_(
+    month: Annotated[str | None, typer.Option("--month", help="Only this month, YYYY-MM.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="From this day (YYYY-MM-DD, today, yesterday).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Up to and including this day.")] = None,
+    category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many records.")] = 50,
+    json_: JsonOption = False,
+) -> None:
+    """List records, newest first."""
+    from finbuddy.dates import month_bounds, parse_date, parse_month
+    from finbuddy.ledger.records import list_records
+
+    ctx = state.current().context
+    if month is not None and (from_ is not None or to is not None):
+        raise ValidationError("--month cannot be combined with --from/--to: expected one or the other")
+    start = end = None
+    if month is not None:
+        start, end = month_bounds(parse_month(month))
+    if from_ is not None:
+        start = parse_date(from_, ctx.today(), what="--from")
+    if to is not None:
+        end = parse_date(to, ctx.today(), what="--to")
+    records = list_records(ctx, start=start, end=end, category=category, limit=limit)
+    emit([r.to_json() for r in records], json_, lambda: _render_list(records, ctx.settings.currency))
+
+
+def _render_list(records, currency: str) -> None:
+    if not records:
+        say("No records yet. Add one with: finbuddy add 12.50 groceries")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from finbuddy.cli.output import console
+
+    table = Table(title=f"{len(records)} record{'s' if len(records) != 1 else ''}", title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("date")
+    table.add_column(f"amount ({currency})", justify="right")
+    table.add_column("category")
+    table.add_column("merchant")
+    table.add_column("note", overflow="fold")
+    for r in records:
+        sign, style = ("+", "green") if r.kind == "income" else ("", "")
+        table.add_row(
+            str(r.id),
+            r.date.isoformat(),
+            Text(f"{sign}{r.amount:,.2f}", style=style),
+            Text(printable(r.category)),
+            Text(printable(r.merchant)),
+            Text(printable(r.note)),
+        )
+    console().print(table)
+
+
+def edit(
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
+    amount: Annotated[str | None, typer.Option("--amount", help="New amount.")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="New category.")] = None,
+    date: Annotated[str | None, typer.Option("--date", help="New date (YYYY-MM-DD, today, yesterday).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="New note (\"\" removes it).")] = None,
+    merchant: Annotated[str | None, typer.Option("--merchant", help="New merchant (\"\" removes it).")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Change one of your records."""
+    from finbuddy.dates import parse_date
+    from finbuddy.ledger.records import edit_record
+    from finbuddy.money import parse_amount
+
+    ctx = state.current().context
+    record = edit_record(
+        ctx,
+        record_id,
+        amount=parse_amount(amount) if amount is not None else None,
+        category=category,
+        date=parse_date(date, ctx.today()) if date is not None else None,
+        note=note,
+        merchant=merchant,
+    )
+    emit(record.to_json(), json_, lambda: say(f"Updated {_describe(record)}"))
+
+
+def delete(
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Remove one of your records (asks first unless --yes)."""
+    from finbuddy.ledger.records import delete_record, get_record
+
+    ctx = state.current().context
+    if not yes:
+        record = get_record(ctx, record_id)
+        if json_:
+            raise Cancelled(f"not deleted: record {record_id} needs confirmation; pass --yes with --json")
+        try:
+            confirmed = typer.confirm(f"Delete {_describe(record)}?", default=False, err=True)
+        except (typer.Abort, EOFError):
+            confirmed = False
+        if not confirmed:
+            raise Cancelled(f"not deleted: record {record_id} kept (pass --yes to delete without asking)")
+    record = delete_record(ctx, record_id)
+    emit({"deleted": record.to_json()}, json_, lambda: say(f"Deleted {_describe(record)}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("add")(add)
+    app.command("list")(list_)
+    app.command("edit")(edit)
+    app.command("delete")(delete)

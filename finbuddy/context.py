@@ -1,0 +1,55 @@
+"""The per-invocation context: settings, the clock, the user, and lazily opened database and cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from finbuddy.clock import Clock
+from finbuddy.config import Settings
+
+if TYPE_CHECKING:
+    from finbuddy.cache import Cache
+    from finbuddy.db import Database
+
+
+@dataclass
+class Context:
+    settings: Settings
+    clock: Clock = field(default_factory=Clock.from_env)
+    user: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.user:
+            self.user = self.settings.user_name
+
+    @cached_property
+    def db(self) -> Database:
+        from finbuddy.db import open_database
+
+        return open_database(self.settings)
+
+    @cached_property
+    def cache(self) -> Cache:
+        from finbuddy.cache import open_cache
+
+        return open_cache(self.settings, self.clock)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.timezone
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def today(self) -> dt.date:
+        return self.clock.today(self.zone)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()
+        if "cache" in self.__dict__:
+            self.cache.close()

@@ -1,0 +1,66 @@
+"""User rows: created on first write; their record counter and cache generations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from finbuddy.db.tables import users
+
+
+def find_user_id(conn: Connection, name: str) -> int | None:
+    return conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+
+
+def ensure_user(conn: Connection, name: str, now: dt.datetime) -> int:
+    """The user's id, creating the user on their first write (safe under concurrency)."""
+    user_id = find_user_id(conn, name)
+    if user_id is not None:
+        return user_id
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(users).values(name=name, created_at=now).on_conflict_do_nothing(index_elements=["name"]))
+    return find_user_id(conn, name)
+
+
+def allocate_record_ids(conn: Connection, user_id: int, count: int) -> int:
+    """Reserve `count` consecutive per-user record numbers; returns the first. Bumps the data version."""
+    stmt = (
+        sa.update(users)
+        .where(users.c.id == user_id)
+        .values(
+            next_record_id=users.c.next_record_id + count,
+            data_version=users.c.data_version + 1,
+        )
+        .returning(users.c.next_record_id)
+    )
+    after = conn.execute(stmt).scalar_one()
+    return after - count
+
+
+def bump_data_version(conn: Connection, user_id: int) -> None:
+    """Invalidate the user's cached summaries and AI answers (same transaction as the write)."""
+    conn.execute(sa.update(users).where(users.c.id == user_id).values(data_version=users.c.data_version + 1))
+
+
+def bump_portfolio_version(conn: Connection, user_id: int) -> None:
+    """Invalidate the user's cached portfolio and AI answers (same transaction as the write)."""
+    conn.execute(
+        sa.update(users).where(users.c.id == user_id).values(portfolio_version=users.c.portfolio_version + 1)
+    )
+
+
+def versions(conn: Connection, name: str) -> tuple[int, int, int] | None:
+    """(user id, data version, portfolio version) of a user, or None if the user has never written."""
+    row = conn.execute(
+        sa.select(users.c.id, users.c.data_version, users.c.portfolio_version).where(users.c.name == name)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def list_user_names(conn: Connection) -> list[str]:
+    return list(conn.execute(sa.select(users.c.name).order_by(users.c.id)).scalars())

@@ -1,0 +1,1 @@
+"""Expenses, income, budgets, summaries, portfolio and import/export: plain functions returning dataclasses."""

@@ -1,0 +1,47 @@
+"""Validation of the text fields users type: categories, merchants, notes, tickers."""
+
+from __future__ import annotations
+
+from finbuddy.errors import ValidationError
+
+MAX_CATEGORY = 64
+MAX_MERCHANT = 200
+MAX_NOTE = 1000
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def normalize_category(text: str) -> str:
+    """Trimmed, lower case, 1-64 characters; categories compare case-insensitively."""
+    value = text.strip().lower()
+    if not value:
+        raise ValidationError(f"category {text!r} is empty: expected 1-64 characters, e.g. groceries")
+    if len(value) > MAX_CATEGORY:
+        raise ValidationError(f"category {text[:20]!r}... is {len(value)} characters long: expected at most 64")
+    if _has_control(value):
+        raise ValidationError(f"category {text!r} contains control characters: expected plain text")
+    return value
+
+
+def normalize_merchant(text: str | None) -> str | None:
+    if text is None:
+        return None
+    value = text.strip()
+    if not value:
+        return None
+    if len(value) > MAX_MERCHANT:
+        raise ValidationError(f"merchant {value[:20]!r}... is {len(value)} characters long: expected at most 200")
+    if _has_control(value):
+        raise ValidationError(f"merchant {text!r} contains control characters: expected plain text")
+    return value
+
+
+def normalize_note(text: str | None) -> str | None:
+    """Notes are stored verbatim (any Unicode), up to 1,000 characters; an empty note is no note."""
+    if text is None or text.strip() == "":
+        return None
+    if len(text) > MAX_NOTE:
+        raise ValidationError(f"note {text[:20]!r}... is {len(text)} characters long: expected at most 1000")
+    return text
