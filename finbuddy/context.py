@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ class Context:
     settings: Settings
     clock: Clock = field(default_factory=Clock.from_env)
     user: str = ""
+    # Where non-fatal warnings go (the CLI prints them on stderr); None logs them.
+    warn: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.user:
@@ -36,7 +39,7 @@ class Context:
     def cache(self) -> Cache:
         from finbuddy.cache import open_cache
 
-        return open_cache(self.settings, self.clock)
+        return open_cache(self.settings, self.clock, warn=self.warn)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -46,12 +46,10 @@ def main(
 
 
 def _register() -> None:
-    from finbuddy.cli import budgets, config_cmd, db_cmd, records
+    from finbuddy.cli import advisor, budgets, config_cmd, daemon, db_cmd, portfolio, records, summary, transfer
 
-    records.register(app)
-    budgets.register(app)
-    config_cmd.register(app)
-    db_cmd.register(app)
+    for module in (records, budgets, summary, portfolio, transfer, advisor, daemon, config_cmd, db_cmd):
+        module.register(app)
 
 
 _register()

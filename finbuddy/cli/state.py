@@ -24,11 +24,12 @@ class Invocation:
     @property
     def context(self) -> Context:
         if self._context is None:
+            from finbuddy.cli.output import warn
             from finbuddy.config import load_settings
             from finbuddy.context import Context
 
             settings = load_settings(overrides={"user.name": self.user})
-            self._context = Context(settings=settings)
+            self._context = Context(settings=settings, warn=warn)
         return self._context
 
     @property

@@ -67,6 +67,8 @@ records = Table(
     # list (newest first) and month range scans
     Index("ix_records_user_date", "user_id", "expense_date", "id"),
     Index("ix_records_user_category", "user_id", "category", "expense_date"),
+    # covering index for the month aggregates of `summary` (revision 0002)
+    Index("ix_records_user_kind_date", "user_id", "kind", "expense_date", "category", "amount_cents"),
     # import idempotency: one fingerprint per user (NULLs are distinct on both backends)
     Index("uq_records_user_fingerprint", "user_id", "fingerprint", unique=True),
 )
@@ -80,4 +82,113 @@ budgets = Table(
     _ts("updated_at"),
     PrimaryKeyConstraint("user_id", "category"),
     CheckConstraint("amount_cents > 0", name="amount_positive"),
+)
+
+# --- portfolio (revision 0002) ----------------------------------------------------
+# Quantities in 1e-8 units and unit prices/costs in 1e-6 currency units: exact integers,
+# enough for fractional shares and crypto.
+
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ticker", String(16), nullable=False),
+    Column("quantity_e8", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("user_id", "ticker"),
+    CheckConstraint("quantity_e8 > 0", name="quantity_positive"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ticker", String(16), nullable=False),
+    Column("price_micros", BigInteger, nullable=False),
+    Column("price_date", Date, nullable=False),
+    Column("source", String(16), nullable=False),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("user_id", "ticker"),
+    CheckConstraint("price_micros > 0", name="price_positive"),
+)
+
+# --- advisor (revision 0003) ------------------------------------------------------
+
+ai_quota = Table(
+    "ai_quota",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),  # the quota day, local to user.timezone
+    Column("used", Integer, nullable=False),
+    PrimaryKeyConstraint("user_id", "day"),
+)
+
+ai_global_usage = Table(
+    "ai_global_usage",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("used", Integer, nullable=False),
+    PrimaryKeyConstraint("day"),
+)
+
+# The usage ledger: one row per AI call or cache hit. A reservation is a row in state
+# 'reserved' that becomes 'succeeded' or 'refunded' exactly once.
+ai_calls = Table(
+    "ai_calls",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # ask | insight
+    Column("day", Date, nullable=False),  # the quota day the call counts against
+    Column("global_day", Date, nullable=False),  # the UTC day of the global limit
+    Column("status", String(16), nullable=False),  # reserved | succeeded | refunded | cache_hit
+    Column("counts_quota", Integer, nullable=False, server_default="1"),
+    Column("provider", String(16), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("tokens_in", Integer, nullable=False, server_default="0"),
+    Column("tokens_out", Integer, nullable=False, server_default="0"),
+    Column("cost_micro_usd", BigInteger, nullable=False, server_default="0"),
+    Column("latency_ms", Integer, nullable=True),
+    Column("error", String(300), nullable=True),
+    _ts("created_at"),
+    _ts("finished_at", nullable=True),
+    PrimaryKeyConstraint("user_id", "id"),
+    Index("ix_ai_calls_user_day", "user_id", "day"),
+    Index("ix_ai_calls_global_day", "global_day"),
+    Index("ix_ai_calls_status_created", "status", "created_at"),
+)
+
+# --- daemon (revision 0004) -------------------------------------------------------
+
+insights = Table(
+    "insights",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # claimed | done | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(64), nullable=True),
+    _ts("claimed_at", nullable=True),
+    Column("text", Text, nullable=True),
+    Column("source", String(16), nullable=True),
+    Column("model", String(64), nullable=True),
+    Column("figures", Text, nullable=True),  # JSON of the figures behind the insight
+    Column("error", String(300), nullable=True),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("user_id", "day"),
+    Index("ix_insights_day_status", "day", "status"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", String(64), nullable=False),
+    Column("last_day", Date, nullable=True),  # the last local day the job completed for
+    _ts("last_started_at", nullable=True),
+    _ts("last_finished_at", nullable=True),
+    Column("last_status", String(16), nullable=True),
+    Column("last_result", Text, nullable=True),  # JSON summary
+    PrimaryKeyConstraint("job"),
 )

@@ -1,0 +1,271 @@
+"""The cache: the only module that imports diskcache; JSON values, per-user generation keys, TTLs, failures as misses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from finbuddy.clock import Clock
+
+log = logging.getLogger("finbuddy.cache")
+
+KEY_VERSION = "fb1"
+KINDS = ("summary", "portfolio", "ai")
+_TTL_KEYS = {"summary": "cache.summary_ttl", "portfolio": "cache.portfolio_ttl", "ai": "cache.ai_ttl"}
+# diskcache's own expiry runs on real time; keep entries a little longer than our TTL so
+# that expiry is decided by our (injectable) clock, and let the hourly cull remove them.
+_PHYSICAL_TTL_MARGIN = 60
+
+
+class CacheBackend(Protocol):
+    """What a cache store must do. diskcache now; a shared Redis store (phase 2) later, by `cache.url`."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str, ttl: int) -> None: ...
+
+    def cull(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def _safe_disk_class():
+    import diskcache
+    from diskcache.core import MODE_PICKLE
+
+    class TextOnlyDisk(diskcache.Disk):
+        """Stores keys and values as text only; refuses to unpickle anything found in the directory."""
+
+        def put(self, key):
+            if type(key) is not str:
+                raise TypeError("finbuddy cache keys are text")
+            return super().put(key)
+
+        def get(self, key, raw):
+            if not raw:
+                raise ValueError("refusing a pickled cache key")
+            return super().get(key, raw)
+
+        def store(self, value, read, key=diskcache.core.UNKNOWN):
+            if type(value) is not str:
+                raise TypeError("finbuddy cache values are JSON text")
+            return super().store(value, read, key=key)
+
+        def fetch(self, mode, filename, value, read):
+            if mode == MODE_PICKLE:
+                raise ValueError("refusing a pickled cache value")
+            return super().fetch(mode, filename, value, read)
+
+    return TextOnlyDisk
+
+
+class DiskCacheBackend:
+    """A diskcache directory, created 0700, with a short lock timeout (a busy cache is a miss, not a wait)."""
+
+    def __init__(self, directory: Path, timeout: float = 1.0) -> None:
+        import diskcache
+
+        self.directory = directory
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+        elif not directory.is_dir():
+            raise NotADirectoryError(f"{directory} is not a directory")
+        self._cache = diskcache.Cache(str(directory), timeout=timeout, disk=_safe_disk_class())
+        db_file = directory / "cache.db"
+        if db_file.exists() and (db_file.stat().st_mode & 0o077):
+            os.chmod(db_file, 0o600)
+
+    def get(self, key: str) -> str | None:
+        return self._cache.get(key, default=None, retry=False)
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        self._cache.set(key, value, expire=ttl + _PHYSICAL_TTL_MARGIN, retry=False)
+
+    def cull(self) -> int:
+        return self._cache.expire(retry=True)
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    value: Any
+    stored_at: float
+
+    @property
+    def age(self) -> float:
+        return max(0.0, time.time() - self.stored_at)
+
+
+def cache_key(kind: str, user: str, generation: Any, *parts: Any) -> str:
+    """A key that names the kind, the user and the user's data generation; injective, so no
+    entry can ever be served to another user or after the user's data changed."""
+    payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(payload) > 200:
+        payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return f"{KEY_VERSION}:{kind}:{payload}"
+
+
+class Cache:
+    """JSON entries with TTLs decided by finbuddy's clock; every failure is a miss with one warning."""
+
+    def __init__(
+        self,
+        opener: Callable[[], CacheBackend] | None,
+        ttls: dict[str, int],
+        clock: Clock,
+        warn: Callable[[str], None] | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self._opener = opener
+        self._backend: CacheBackend | None = None
+        self._broken = opener is None
+        self.ttls = ttls
+        self.clock = clock
+        self.directory = directory
+        self._warn = warn or (lambda message: log.warning(message))
+        self._warned = False
+        self.hits = 0
+        self.misses = 0
+
+    # --- failure handling -------------------------------------------------------
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            self._warn(message)
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        self._broken = True
+        self._warn_once(f"cache {what} failed ({type(exc).__name__}: {exc}); answering from the database")
+
+    def _open(self) -> CacheBackend | None:
+        if self._broken:
+            return None
+        if self._backend is not None:
+            return self._backend
+        try:
+            self._backend = self._opener()
+            return self._backend
+        except Exception as first:  # noqa: BLE001 - any cache failure is a miss
+            if self.directory is not None and _looks_corrupt(first) and self._move_aside():
+                try:
+                    self._backend = self._opener()
+                    self._warn_once(f"cache at {self.directory} was unusable ({first}); moved it aside and rebuilt it")
+                    return self._backend
+                except Exception as second:  # noqa: BLE001
+                    self._fail("open", second)
+                    return None
+            self._fail("open", first)
+            return None
+
+    def _move_aside(self) -> bool:
+        assert self.directory is not None
+        target = self.directory.with_name(f"{self.directory.name}.corrupt-{int(time.time())}-{os.getpid()}")
+        try:
+            os.replace(self.directory, target)
+            return True
+        except OSError:
+            return False
+
+    # --- the interface ----------------------------------------------------------
+
+    def ttl(self, kind: str) -> int:
+        return self.ttls.get(kind, 0)
+
+    def get(self, kind: str, user: str, generation: Any, *parts: Any) -> CacheHit | None:
+        """The cached value, or None on a miss, an expired entry, a TTL of 0 or any cache failure."""
+        if self.ttl(kind) <= 0:
+            return None
+        backend = self._open()
+        if backend is None:
+            self.misses += 1
+            return None
+        try:
+            raw = backend.get(cache_key(kind, user, generation, *parts))
+        except Exception as exc:  # noqa: BLE001
+            self._fail("read", exc)
+            self.misses += 1
+            return None
+        if raw is None:
+            self.misses += 1
+            return None
+        try:
+            envelope = json.loads(raw)
+            expires_at = float(envelope["expires_at"])
+            stored_at = float(envelope["stored_at"])
+            value = envelope["value"]
+        except (ValueError, KeyError, TypeError) as exc:
+            self._warn_once(f"ignoring a malformed cache entry ({type(exc).__name__})")
+            self.misses += 1
+            return None
+        if self.clock.now().timestamp() >= expires_at:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return CacheHit(value=value, stored_at=stored_at)
+
+    def put(self, kind: str, user: str, generation: Any, *parts: Any, value: Any) -> None:
+        """Store a JSON-serialisable value under the kind's TTL; failures only warn."""
+        ttl = self.ttl(kind)
+        if ttl <= 0:
+            return
+        backend = self._open()
+        if backend is None:
+            return
+        now = self.clock.now().timestamp()
+        envelope = json.dumps({"stored_at": now, "expires_at": now + ttl, "value": value}, ensure_ascii=False)
+        try:
+            backend.set(cache_key(kind, user, generation, *parts), envelope, ttl)
+        except Exception as exc:  # noqa: BLE001
+            self._fail("write", exc)
+
+    def cull(self) -> int:
+        """Remove expired entries (the daemon's hourly cache-maintenance)."""
+        backend = self._open()
+        if backend is None:
+            return 0
+        try:
+            return backend.cull()
+        except Exception as exc:  # noqa: BLE001
+            self._fail("cull", exc)
+            return 0
+
+    def close(self) -> None:
+        if self._backend is not None:
+            try:
+                self._backend.close()
+            except Exception:  # noqa: BLE001 - closing a broken cache is not an error
+                pass
+            self._backend = None
+
+
+def _looks_corrupt(exc: BaseException) -> bool:
+    """A cache we should rebuild: not SQLite, malformed, or a file where the directory should be."""
+    import sqlite3
+
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return True
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return True
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "not a directory" in text
+
+
+def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None) -> Cache:
+    """The cache the settings describe. `cache.url` (Redis) is the phase-2 backend: not in this version."""
+    ttls = {kind: int(settings.values[key]) for kind, key in _TTL_KEYS.items()}
+    url = settings.values.get("cache.url")
+    directory = settings.cache_dir
+    if url:
+        message = f"cache.url {url!r}: the shared Redis cache is the phase-2 backend, not in this version; using {directory}"
+        (warn or log.warning)(message)
+    return Cache(lambda: DiskCacheBackend(directory), ttls, clock, warn=warn, directory=directory)
