@@ -1,4 +1,4 @@
-"""The cache: the only module that imports diskcache; JSON values, per-user generation keys, TTLs, failures as misses."""
+"""The cache: the only module importing diskcache; JSON values, per-user generation keys, TTLs, failures as misses."""
 
 from __future__ import annotations
 
@@ -155,13 +155,13 @@ class Cache:
         try:
             self._backend = self._opener()
             return self._backend
-        except Exception as first:  # noqa: BLE001 - any cache failure is a miss
+        except Exception as first:
             if self.directory is not None and _looks_corrupt(first) and self._move_aside():
                 try:
                     self._backend = self._opener()
                     self._warn_once(f"cache at {self.directory} was unusable ({first}); moved it aside and rebuilt it")
                     return self._backend
-                except Exception as second:  # noqa: BLE001
+                except Exception as second:
                     self._fail("open", second)
                     return None
             self._fail("open", first)
@@ -191,7 +191,7 @@ class Cache:
             return None
         try:
             raw = backend.get(cache_key(kind, user, generation, *parts))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail("read", exc)
             self.misses += 1
             return None
@@ -225,7 +225,7 @@ class Cache:
         envelope = json.dumps({"stored_at": now, "expires_at": now + ttl, "value": value}, ensure_ascii=False)
         try:
             backend.set(cache_key(kind, user, generation, *parts), envelope, ttl)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail("write", exc)
 
     def cull(self) -> int:
@@ -235,7 +235,7 @@ class Cache:
             return 0
         try:
             return backend.cull()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail("cull", exc)
             return 0
 
@@ -243,7 +243,7 @@ class Cache:
         if self._backend is not None:
             try:
                 self._backend.close()
-            except Exception:  # noqa: BLE001 - closing a broken cache is not an error
+            except Exception:
                 pass
             self._backend = None
 
@@ -266,6 +266,9 @@ def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None
     url = settings.values.get("cache.url")
     directory = settings.cache_dir
     if url:
-        message = f"cache.url {url!r}: the shared Redis cache is the phase-2 backend, not in this version; using {directory}"
+        message = (
+            f"cache.url {url!r}: the shared Redis cache is the phase-2 backend, "
+            f"not in this version; using {directory}"
+        )
         (warn or log.warning)(message)
     return Cache(lambda: DiskCacheBackend(directory), ttls, clock, warn=warn, directory=directory)

@@ -26,14 +26,14 @@ class Clock:
             return cls()
         value = dt.datetime.fromisoformat(raw)
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return cls(value)
 
     def now(self) -> dt.datetime:
         """The current instant, timezone-aware (UTC)."""
         if self.fixed is not None:
-            return self.fixed.astimezone(dt.timezone.utc)
-        return dt.datetime.now(dt.timezone.utc)
+            return self.fixed.astimezone(dt.UTC)
+        return dt.datetime.now(dt.UTC)
 
     def local_now(self, zone: ZoneInfo) -> dt.datetime:
         return self.now().astimezone(zone)

@@ -100,7 +100,7 @@ def _pg_reachable() -> str | None:
     try:
         with psycopg.connect(dsn, connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 

@@ -51,8 +51,9 @@ def show(json_: JsonOption = False) -> None:
 @config_app.command("path")
 def path() -> None:
     """Print the location of the config file (it may not exist yet)."""
-    from finbuddy.config import Paths
     import os
+
+    from finbuddy.config import Paths
 
     say(str(Paths.from_env(os.environ).config_file))
 

@@ -1,4 +1,4 @@
-"""Table definitions (SQLAlchemy Core): every user-owned table leads its keys with user_id, so it can be sharded by user."""
+"""Table definitions (SQLAlchemy Core): user-owned tables lead their keys with user_id, so they can be sharded."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def list_budgets(ctx: Context) -> list[Budget]:
 
 
 def remove_budget(ctx: Context, category: str) -> Budget:
-    from finbuddy.db.budgets import delete_budget, list_budgets as query
+    from finbuddy.db.budgets import delete_budget
+    from finbuddy.db.budgets import list_budgets as query
     from finbuddy.db.users import bump_data_version, find_user_id
 
     wanted = normalize_category(category)
