@@ -1,7 +1,244 @@
-"""Placeholder: the commands of this group are being written (replaced by its issue's work)."""
+"""`daemon run|start|stop|status|run-once` and `insights`: the scheduled jobs and the daily insight they write."""
 
 from __future__ import annotations
 
+import sys
+import threading
+from typing import Annotated, Any
 
-def register(app) -> None:
-    return None
+import typer
+
+from finbuddy.cli import state
+from finbuddy.cli.options import JsonOption
+from finbuddy.cli.output import emit, printable, say
+
+daemon_app = typer.Typer(
+    help="The background daemon: daily AI insights for every user, cache upkeep, and refunds of dead reservations.",
+    no_args_is_help=True,
+)
+
+
+class RichBatchProgress:
+    """The insight batch's progress, drawn on stderr (the batch itself never prints)."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.progress = None
+        self.task = None
+
+    def start(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("daily insights"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("insights", total=total, status="")
+
+    def advance(self, outcome: str, count: int = 1) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.counts[outcome] = self.counts.get(outcome, 0) + count
+            status = " · ".join(f"{name} {n}" for name, n in sorted(self.counts.items()))
+        self.progress.update(self.task, advance=count, status=status)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _progress_factory(console):
+    def progress_for(job: str):
+        return RichBatchProgress(console) if job == "daily-insights" else None
+
+    return progress_for
+
+
+@daemon_app.command("run")
+def run(
+    detached: Annotated[bool, typer.Option("--detached", hidden=True, help="Started by `daemon start`.")] = False,
+) -> None:
+    """Run the daemon in the foreground (for systemd or a supervisor); SIGTERM or Ctrl-C stops it cleanly."""
+    import logging
+
+    from finbuddy.daemon.process import log_path, run_foreground
+
+    ctx = state.current().context
+    stop = threading.Event()
+    handler = None
+    progress_for = None
+    if not detached:
+        from finbuddy.cli.output import console
+
+        err = console(stderr=True)
+        if err.is_terminal:
+            from rich.logging import RichHandler
+
+            handler = RichHandler(console=err, show_path=False, markup=False)
+            progress_for = _progress_factory(err)
+        else:  # systemd's journal, a supervisor's log: plain lines
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        sys.stderr.write(f"finbuddy daemon: logging to {log_path(ctx.settings)}; stop with Ctrl-C or SIGTERM\n")
+    run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler)
+
+
+@daemon_app.command("start")
+def start(
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the daemon to come up.")] = 15.0,
+    json_: JsonOption = False,
+) -> None:
+    """Start the daemon in the background (a pidfile under a lock: a second one refuses)."""
+    from finbuddy.daemon.process import log_path, start_detached
+
+    settings = state.current().settings
+    info = start_detached(settings, [], wait_seconds=wait)
+    data = {**info.to_json(), "log_file": str(log_path(settings))}
+    emit(data, json_, lambda: say(f"Started the finbuddy daemon (pid {info.pid}); log: {data['log_file']}"))
+
+
+@daemon_app.command("stop")
+def stop(
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for it to exit.")] = 30.0,
+    json_: JsonOption = False,
+) -> None:
+    """Stop the background daemon (SIGTERM, then wait); a stale pidfile is removed."""
+    from finbuddy.daemon.process import stop_daemon
+
+    result = stop_daemon(state.current().settings, timeout=timeout)
+
+    def render() -> None:
+        if result.was_running:
+            say(f"Stopped the finbuddy daemon (pid {result.pid}).")
+        elif result.removed_stale_pidfile:
+            say(f"The finbuddy daemon was not running; removed a stale pidfile (pid {result.pid}).")
+        else:
+            say("The finbuddy daemon is not running.")
+
+    emit(result.to_json(), json_, render)
+
+
+@daemon_app.command("status")
+def status(json_: JsonOption = False) -> None:
+    """Whether the daemon runs, its pid and start time, and each job's next run and last result."""
+    from finbuddy.daemon.process import daemon_info, log_path
+    from finbuddy.daemon.scheduler import JobRunner
+    from finbuddy.errors import FinbuddyError
+
+    ctx = state.current().context
+    info = daemon_info(ctx.settings)
+    data: dict[str, Any] = {**info.to_json(), "log_file": str(log_path(ctx.settings))}
+    views = []
+    try:
+        views = JobRunner(ctx).views()
+        data["jobs"] = [view.to_json() for view in views]
+    except FinbuddyError as exc:
+        data["jobs"] = None
+        data["jobs_error"] = exc.message
+
+    def render() -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        from finbuddy.cli.output import console
+
+        if info.running:
+            since = f", since {info.started_at.isoformat()}" if info.started_at else ""
+            say(f"finbuddy daemon: running (pid {info.pid}{since})")
+        else:
+            say("finbuddy daemon: not running")
+        say(f"log: {data['log_file']}")
+        if data.get("jobs_error"):
+            say(f"jobs: unknown ({data['jobs_error']})")
+            return
+        table = Table(title=f"jobs (times in {ctx.zone.key})", title_justify="left")
+        for column in ("job", "schedule", "next run", "last run", "status", "result"):
+            table.add_column(column, overflow="fold")
+
+        def when(moment) -> str:
+            return moment.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
+
+        for view in views:
+            run = view.run
+            last = when(run.last_finished_at) if run and run.last_finished_at else "never"
+            result = _brief_result(run.last_result) if run else ""
+            table.add_row(
+                view.name,
+                view.schedule,
+                "due now" if view.due else when(view.next_run),
+                last,
+                (run.last_status if run else None) or "",
+                Text(result),
+            )
+        console().print(table)
+
+    emit(data, json_, render)
+
+
+def _brief_result(result: Any) -> str:
+    if not isinstance(result, dict):
+        return ""
+    keys = ("done", "skipped", "failed", "calls", "tokens", "culled", "refunded", "stopped", "error")
+    return ", ".join(f"{k} {result[k]}" for k in keys if result.get(k) is not None)
+
+
+@daemon_app.command("run-once")
+def run_once(json_: JsonOption = False) -> None:
+    """Run every job that is due now, then exit (the cron entry point). Exit 1 if a job failed."""
+    from finbuddy.daemon.process import daemon_logging
+    from finbuddy.daemon.scheduler import JobRunner
+
+    ctx = state.current().context
+    progress_for = None
+    if not json_:
+        from finbuddy.cli.output import console
+
+        progress_for = _progress_factory(console(stderr=True))
+    with daemon_logging(ctx.settings):
+        runner = JobRunner(ctx, progress_for=progress_for)
+        outcomes = runner.run_due("run-once")
+        views = runner.views()
+    ran = {outcome.job for outcome in outcomes}
+    data = {
+        "ran": [outcome.to_json() for outcome in outcomes],
+        "not_due": [{"job": v.name, "next_run": v.next_run.isoformat()} for v in views if v.name not in ran],
+    }
+
+    def render() -> None:
+        for outcome in outcomes:
+            detail = _brief_result(outcome.result)
+            say(f"{outcome.job}: {outcome.status}{' — ' + detail if detail else ''} ({outcome.elapsed_s:.1f}s)")
+        for item in data["not_due"]:
+            say(f"{item['job']}: not due (next run {item['next_run']})")
+
+    emit(data, json_, render)
+    if any(outcome.status == "error" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def insights(json_: JsonOption = False) -> None:
+    """Show your latest daily insight and the day it was written for."""
+    from finbuddy.daemon.insights import latest_insight
+
+    insight = latest_insight(state.current().context)
+
+    def render() -> None:
+        model = f" {insight.model}" if insight.model and insight.source != "offline" else ""
+        say(f"Daily insight for {printable(insight.user)}, {insight.date.isoformat()} ({insight.source}{model}):")
+        say(printable(insight.text, keep_newlines=True))
+
+    emit(insight.to_json(), json_, render)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(daemon_app, name="daemon")
+    app.command("insights")(insights)

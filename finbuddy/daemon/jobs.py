@@ -1,0 +1,177 @@
+"""The job registry: each job is small, idempotent, and knows when it is due from its last recorded run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from finbuddy.context import Context
+from finbuddy.db.daemon import JobRun
+
+log = logging.getLogger("finbuddy.daemon")
+
+# After a run that left work undone (a user failed, the provider was down), wait this long before the next try,
+# so a failing provider is not hammered by every tick.
+RETRY_DELAY = dt.timedelta(minutes=10)
+BACKOFF_STATUSES = ("partial", "error")
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Once a local day, at `at` (in the daemon's zone, user.timezone)."""
+
+    at: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> Daily:
+        hours, minutes = text.split(":")
+        return cls(dt.time(int(hours), int(minutes)))
+
+    def describe(self, zone: ZoneInfo) -> str:
+        return f"daily at {self.at.strftime('%H:%M')} {zone.key}"
+
+    def latest_slot(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        """The most recent scheduled instant at or before `now`."""
+        local = now.astimezone(zone)
+        slot = dt.datetime.combine(local.date(), self.at, tzinfo=zone)
+        if slot > local:
+            slot = dt.datetime.combine(local.date() - dt.timedelta(days=1), self.at, tzinfo=zone)
+        return slot
+
+    def next_slot_after(self, moment: dt.datetime, zone: ZoneInfo, after_day: dt.date | None) -> dt.datetime:
+        local = moment.astimezone(zone)
+        day = local.date()
+        while True:
+            slot = dt.datetime.combine(day, self.at, tzinfo=zone)
+            if slot > local and (after_day is None or day > after_day):
+                return slot
+            day += dt.timedelta(days=1)
+
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+        """Due when the latest slot's day has not been completed: a missed day (asleep, down) runs once, not N times.
+
+        A run at 06:00 that catches up yesterday's missed 07:00 writes today's insight and completes today, so
+        today's 07:00 finds nothing to do.
+        """
+        if _backing_off(run, now):
+            return False
+        last_day = run.last_day if run is not None else None
+        return last_day is None or last_day < self.latest_slot(now, zone).date()
+
+    def next_run(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        if self.is_due(run, now, zone):
+            return now
+        if _backing_off(run, now):
+            return run.last_finished_at + RETRY_DELAY
+        return self.next_slot_after(now, zone, run.last_day if run is not None else None)
+
+
+@dataclass(frozen=True)
+class Every:
+    """At most once per `interval`, measured from the end of the last completed run."""
+
+    interval: dt.timedelta
+
+    def describe(self, zone: ZoneInfo) -> str:
+        minutes = int(self.interval.total_seconds() // 60)
+        return "hourly" if minutes == 60 else f"every {minutes} minutes"
+
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+        if run is None or run.last_finished_at is None:
+            return True
+        if _backing_off(run, now):
+            return False
+        return now - run.last_finished_at >= self.interval
+
+    def next_run(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        if self.is_due(run, now, zone):
+            return now
+        if _backing_off(run, now):
+            return run.last_finished_at + RETRY_DELAY
+        return run.last_finished_at + self.interval
+
+
+def _backing_off(run: JobRun | None, now: dt.datetime) -> bool:
+    return (
+        run is not None
+        and run.last_status in BACKOFF_STATUSES
+        and run.last_finished_at is not None
+        and now < run.last_finished_at + RETRY_DELAY
+    )
+
+
+@dataclass
+class RunControl:
+    """What a running job can see: a stop request, and where to report progress (the CLI draws it)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Any = None
+
+
+@dataclass
+class JobResult:
+    status: str  # ok | partial | interrupted
+    result: dict[str, Any]
+    completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    schedule: Daily | Every
+    func: Callable[[Context, RunControl], JobResult]
+    description: str
+
+
+# --- the jobs ----------------------------------------------------------------------
+
+
+def daily_insights(ctx: Context, control: RunControl) -> JobResult:
+    from finbuddy.daemon.insights import run_insight_batch
+
+    summary = run_insight_batch(ctx, stop=control.stop, progress=control.progress)
+    if summary.complete:
+        return JobResult("ok", summary.to_json(), completed_day=summary.day)
+    status = "interrupted" if summary.stopped == "stop requested" else "partial"
+    return JobResult(status, summary.to_json())
+
+
+def cache_maintenance(ctx: Context, control: RunControl) -> JobResult:
+    removed = ctx.cache.cull()
+    return JobResult("ok", {"culled": removed}, completed_day=ctx.today())
+
+
+def reservation_sweep(ctx: Context, control: RunControl) -> JobResult:
+    from finbuddy.advisor import sweep_stale_reservations
+
+    refunded = sweep_stale_reservations(ctx)
+    return JobResult("ok", {"refunded": refunded}, completed_day=ctx.today())
+
+
+def default_jobs(settings) -> list[JobSpec]:
+    """The registry the daemon and `run-once` run."""
+    return [
+        JobSpec(
+            "daily-insights",
+            Daily.parse(settings["daemon.insights_at"]),
+            daily_insights,
+            "one AI insight per user with data and local day",
+        ),
+        JobSpec(
+            "cache-maintenance",
+            Every(dt.timedelta(hours=1)),
+            cache_maintenance,
+            "remove expired cache entries",
+        ),
+        JobSpec(
+            "reservation-sweep",
+            Every(dt.timedelta(minutes=10)),
+            reservation_sweep,
+            "refund AI-call reservations left by killed processes",
+        ),
+    ]

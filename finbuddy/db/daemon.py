@@ -1,0 +1,280 @@
+"""The daemon's SQL: insight claims (one row per user and local day) and the last run of each job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from finbuddy.db.tables import holdings, insights, job_runs, records, users
+
+ERROR_LENGTH = 300
+
+
+def _insert(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands timestamps back naive; every timestamp finbuddy writes is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+# --- insights ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InsightState:
+    """Where one user with data stands for one day, as the batch plans its work."""
+
+    user_id: int
+    user: str
+    status: str | None  # None: no row yet
+    attempts: int
+    claimed_by: str | None
+    claimed_at: dt.datetime | None
+
+
+def insight_states(conn: Connection, day: dt.date) -> list[InsightState]:
+    """Every user with data (records or holdings) and their insight row for `day`, if any, in user order."""
+    has_data = sa.or_(
+        sa.exists().where(records.c.user_id == users.c.id),
+        sa.exists().where(holdings.c.user_id == users.c.id),
+    )
+    joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
+    stmt = (
+        sa.select(
+            users.c.id,
+            users.c.name,
+            insights.c.status,
+            insights.c.attempts,
+            insights.c.claimed_by,
+            insights.c.claimed_at,
+        )
+        .select_from(joined)
+        .where(has_data)
+        .order_by(users.c.id)
+    )
+    return [
+        InsightState(
+            user_id=row[0],
+            user=row[1],
+            status=row[2],
+            attempts=row[3] or 0,
+            claimed_by=row[4],
+            claimed_at=as_utc(row[5]),
+        )
+        for row in conn.execute(stmt)
+    ]
+
+
+def claim_insight(
+    conn: Connection,
+    user_id: int,
+    day: dt.date,
+    worker: str,
+    now: dt.datetime,
+    stale_before: dt.datetime,
+    max_attempts: int,
+    dead_owner: str | None = None,
+) -> int | None:
+    """Claim (user, day) for `worker` in one atomic statement; returns the attempt number, or None if not ours.
+
+    A new row is inserted as 'claimed'. An existing row is taken over only if it 'failed' with attempts left,
+    or is 'claimed' by an owner known to be dead (`dead_owner`, compared and swapped) or since before
+    `stale_before` (longer ago than any call can take). A 'done' row is never touched.
+    """
+    insert = _insert(conn)
+    stmt = insert(insights).values(
+        user_id=user_id,
+        day=day,
+        status="claimed",
+        attempts=1,
+        claimed_by=worker,
+        claimed_at=now,
+        updated_at=now,
+    )
+    retake = sa.or_(
+        sa.and_(insights.c.status == "failed", insights.c.attempts < max_attempts),
+        sa.and_(insights.c.status == "claimed", insights.c.claimed_at < stale_before),
+    )
+    if dead_owner is not None:
+        retake = sa.or_(retake, sa.and_(insights.c.status == "claimed", insights.c.claimed_by == dead_owner))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[insights.c.user_id, insights.c.day],
+        set_={
+            "status": "claimed",
+            "attempts": insights.c.attempts + 1,
+            "claimed_by": stmt.excluded.claimed_by,
+            "claimed_at": stmt.excluded.claimed_at,
+            "updated_at": stmt.excluded.updated_at,
+            "error": None,
+        },
+        where=retake,
+    ).returning(insights.c.attempts)
+    return conn.execute(stmt).scalar()
+
+
+def finish_insight(
+    conn: Connection,
+    user_id: int,
+    day: dt.date,
+    worker: str,
+    now: dt.datetime,
+    text: str,
+    source: str,
+    model: str | None,
+    figures: Any,
+) -> bool:
+    """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken)."""
+    stmt = (
+        sa.update(insights)
+        .where(
+            insights.c.user_id == user_id,
+            insights.c.day == day,
+            insights.c.status == "claimed",
+            insights.c.claimed_by == worker,
+        )
+        .values(
+            status="done",
+            text=text,
+            source=source,
+            model=model,
+            figures=json.dumps(figures, ensure_ascii=False, default=str) if figures is not None else None,
+            error=None,
+            updated_at=now,
+        )
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def fail_insight(
+    conn: Connection,
+    user_id: int,
+    day: dt.date,
+    worker: str,
+    now: dt.datetime,
+    error: str,
+    count_attempt: bool = True,
+) -> bool:
+    """Record a failure on our claim, to be retried by a later run; `count_attempt=False` gives the attempt back."""
+    values: dict[str, Any] = {"status": "failed", "error": error[:ERROR_LENGTH], "updated_at": now}
+    if not count_attempt:
+        values["attempts"] = insights.c.attempts - 1
+    stmt = (
+        sa.update(insights)
+        .where(
+            insights.c.user_id == user_id,
+            insights.c.day == day,
+            insights.c.status == "claimed",
+            insights.c.claimed_by == worker,
+        )
+        .values(**values)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def latest_insight(conn: Connection, user_id: int) -> sa.RowMapping | None:
+    """The user's most recent finished insight."""
+    stmt = (
+        sa.select(
+            insights.c.day,
+            insights.c.text,
+            insights.c.source,
+            insights.c.model,
+            insights.c.figures,
+            insights.c.updated_at,
+        )
+        .where(insights.c.user_id == user_id, insights.c.status == "done")
+        .order_by(insights.c.day.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).mappings().first()
+
+
+def insight_rows(conn: Connection, day: dt.date | None = None) -> list[sa.RowMapping]:
+    """Every insight row (optionally of one day) with its user's name: for status and tests."""
+    stmt = sa.select(
+        users.c.name.label("user"),
+        insights.c.day,
+        insights.c.status,
+        insights.c.attempts,
+        insights.c.claimed_by,
+        insights.c.text,
+        insights.c.error,
+    ).select_from(insights.join(users, users.c.id == insights.c.user_id))
+    if day is not None:
+        stmt = stmt.where(insights.c.day == day)
+    return list(conn.execute(stmt.order_by(users.c.id, insights.c.day)).mappings())
+
+
+# --- job runs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    last_day: dt.date | None = None
+    last_started_at: dt.datetime | None = None
+    last_finished_at: dt.datetime | None = None
+    last_status: str | None = None
+    last_result: Any = None
+
+
+def read_job_runs(conn: Connection) -> dict[str, JobRun]:
+    runs = {}
+    for row in conn.execute(sa.select(job_runs)).mappings():
+        try:
+            result = json.loads(row["last_result"]) if row["last_result"] else None
+        except ValueError:
+            result = None
+        runs[row["job"]] = JobRun(
+            job=row["job"],
+            last_day=row["last_day"],
+            last_started_at=as_utc(row["last_started_at"]),
+            last_finished_at=as_utc(row["last_finished_at"]),
+            last_status=row["last_status"],
+            last_result=result,
+        )
+    return runs
+
+
+def record_job_start(conn: Connection, job: str, now: dt.datetime) -> None:
+    insert = _insert(conn)
+    stmt = insert(job_runs).values(job=job, last_started_at=now, last_status="running")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[job_runs.c.job],
+        set_={"last_started_at": stmt.excluded.last_started_at, "last_status": "running"},
+    )
+    conn.execute(stmt)
+
+
+def record_job_end(
+    conn: Connection, job: str, now: dt.datetime, status: str, result: Any, completed_day: dt.date | None
+) -> None:
+    """The outcome of a run; `completed_day` (the local day it completed for) is kept unless given."""
+    insert = _insert(conn)
+    encoded = json.dumps(result, ensure_ascii=False, default=str)
+    values: dict[str, Any] = {
+        "job": job,
+        "last_finished_at": now,
+        "last_status": status,
+        "last_result": encoded,
+    }
+    if completed_day is not None:
+        values["last_day"] = completed_day
+    stmt = insert(job_runs).values(**values)
+    update = {k: getattr(stmt.excluded, k) for k in values if k != "job"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=[job_runs.c.job], set_=update))

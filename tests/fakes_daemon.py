@@ -1,0 +1,107 @@
+"""Daemon test helpers: the loopback OpenAI fake with a provider-style rate limit and per-user failures; seeding."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from tests.fakes.openai_server import FakeOpenAI, Reply, rate_limited, server_error
+
+
+class DaemonFakeOpenAI(FakeOpenAI):
+    """FakeOpenAI that (optionally) answers after a fixed latency, enforces N requests per sliding window (a minute
+    by default) with a 429 beyond, like a real provider, and fails every request whose prompt contains a marker."""
+
+    def __init__(
+        self,
+        record_file: Path | None = None,
+        latency: float = 0.0,
+        per_minute: int | None = None,
+        fail_marker: str | None = None,
+        window_seconds: float = 60.0,
+    ) -> None:
+        super().__init__(record_file=record_file)
+        self.latency = latency
+        self.per_minute = per_minute
+        self.fail_marker = fail_marker
+        self.window_seconds = window_seconds
+        self.rejected_429 = 0
+        self.failed_marker = 0
+        self._window: collections.deque[float] = collections.deque()
+        self._window_lock = threading.Lock()
+        self._current = threading.local()  # the request being served on this handler thread
+
+    def _record(self, path, headers, body):
+        self._current.body = body
+        return super()._record(path, headers, body)
+
+    def _next_reply(self) -> Reply:
+        body = getattr(self._current, "body", None) or {}
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if self.fail_marker and self.fail_marker in prompt:
+            with self._window_lock:
+                self.failed_marker += 1
+            return server_error()
+        if self.per_minute is not None:
+            now = time.monotonic()
+            with self._window_lock:
+                while self._window and self._window[0] <= now - self.window_seconds:
+                    self._window.popleft()
+                if len(self._window) >= self.per_minute:
+                    self.rejected_429 += 1
+                    return rate_limited()
+                self._window.append(now)
+        reply = super()._next_reply()
+        if self.latency and reply.status == 200 and not reply.delay:
+            reply = Reply(200, delay=self.latency, text=reply.text, headers=reply.headers)
+        return reply
+
+
+def start_fake(monkeypatch, tmp_path, **options) -> DaemonFakeOpenAI:
+    """Start a DaemonFakeOpenAI and point finbuddy (in-process and child processes) at it, as `openai_server` does."""
+    from tests.fakes.openai_server import TEST_API_KEY
+
+    server = DaemonFakeOpenAI(record_file=tmp_path / "openai-requests.jsonl", **options).start()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("FINBUDDY_AI_PROVIDER", "openai")
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "5")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "2")
+    # Tests that are not about pacing should not wait for it (the default is 60 a minute).
+    monkeypatch.setenv("FINBUDDY_AI_REQUESTS_PER_MINUTE", "6000")
+    return server
+
+
+def seed_users(count: int, prefix: str = "user", category: str = "groceries") -> list[str]:
+    """`count` users with one expense each, written through the ledger (as `finbuddy add` would)."""
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.ledger.records import record_entry
+
+    settings = load_settings()
+    base = Context(settings=settings)
+    names = [f"{prefix}{i:04d}" for i in range(count)]
+    try:
+        for i, name in enumerate(names):
+            ctx = Context(settings=settings, clock=base.clock, user=name)
+            ctx.__dict__["db"] = base.db
+            record_entry(ctx, Decimal("10.00") + i, category)
+    finally:
+        base.close()
+    return names
+
+
+def insight_rows(day=None) -> list[dict]:
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.db.daemon import insight_rows as query
+
+    ctx = Context(settings=load_settings())
+    try:
+        with ctx.db.read() as conn:
+            return [dict(row) for row in query(conn, day)]
+    finally:
+        ctx.close()

@@ -1,0 +1,355 @@
+"""The daemon's jobs in-process: catch-up on an injected clock, the insight batch's claims, pacing, and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from finbuddy.clock import Clock
+from finbuddy.config import load_settings
+from finbuddy.context import Context
+from finbuddy.daemon.jobs import Daily, JobResult, JobSpec, default_jobs
+from finbuddy.daemon.pacing import Pacer
+from finbuddy.daemon.scheduler import Daemon, JobRunner
+from tests.fakes_daemon import insight_rows, seed_users, start_fake
+
+UTC = dt.UTC
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC) if "+" not in text else dt.datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def make_ctx():
+    made = []
+
+    def make(now: str = "2026-11-25T12:00:00") -> Context:
+        ctx = Context(settings=load_settings(), clock=Clock(at(now)))
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    servers = []
+
+    def start(**options):
+        server = start_fake(monkeypatch, tmp_path, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def counting_job(name: str, schedule, calls: list) -> JobSpec:
+    def func(ctx, control):
+        calls.append(ctx.now())
+        return JobResult("ok", {"n": len(calls)}, completed_day=ctx.today())
+
+    return JobSpec(name, schedule, func, "counts its runs")
+
+
+# --- scheduling and catch-up ---------------------------------------------------------
+
+
+def test_missed_days_are_caught_up_once_not_once_per_day(backend, make_ctx):
+    ctx = make_ctx("2026-11-24T08:00:00")
+    calls: list = []
+    runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
+    assert [o.status for o in runner.run_due("start-up")] == ["ok"]
+    assert runner.run_due("catch-up") == []  # same day: not again
+
+    # The daemon is down for three days; at start-up the missed run happens once, and ticks do not repeat it.
+    ctx.clock.fixed = at("2026-11-27T09:30:00")
+    daemon = Daemon(runner)
+    outcomes = runner.run_due("start-up")
+    assert [o.job for o in outcomes] == ["daily"]
+    assert "missed run, last completed 2026-11-24" in outcomes[0].reason
+    daemon.tick()
+    daemon.tick()
+    assert len(calls) == 2
+    assert runner.runs()["daily"].last_day == dt.date(2026, 11, 27)
+
+    # The next day's 07:00 is fired by the schedule.Scheduler on the injected clock, once.
+    ctx.clock.fixed = at("2026-11-28T06:59:00")
+    daemon.tick()
+    assert len(calls) == 2
+    assert daemon.scheduler.idle_seconds == pytest.approx(60.0)
+    ctx.clock.fixed = at("2026-11-28T07:00:00")
+    assert daemon.scheduler.jobs[0].should_run
+    daemon.tick()
+    daemon.tick()
+    assert len(calls) == 3
+
+
+def test_a_run_missed_yesterday_caught_up_before_todays_slot_is_not_repeated_at_the_slot(backend, make_ctx):
+    ctx = make_ctx("2026-11-23T07:05:00")
+    calls: list = []
+    runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
+    runner.run_due("start-up")
+    ctx.clock.fixed = at("2026-11-25T06:00:00")  # asleep through the 24th's 07:00
+    assert len(runner.run_due("catch-up")) == 1
+    ctx.clock.fixed = at("2026-11-25T07:00:00")
+    assert runner.run_due("catch-up") == []
+    assert len(calls) == 2
+    view = runner.views()[0]
+    assert view.next_run == at("2026-11-26T07:00:00")
+
+
+def test_the_daily_slot_is_local_to_the_configured_zone(monkeypatch, make_ctx):
+    monkeypatch.setenv("FINBUDDY_USER_TIMEZONE", "Asia/Tokyo")
+    ctx = make_ctx("2026-11-25T12:00:00")  # 21:00 in Tokyo
+    calls: list = []
+    runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
+    runner.run_due("start-up")
+    daemon = Daemon(runner)
+    assert daemon.scheduler.next_run == at("2026-11-26T07:00:00+09:00")
+    assert runner.views()[0].next_run == at("2026-11-26T07:00:00+09:00")
+
+
+def test_a_failing_job_is_recorded_and_the_loop_lives_on(backend, make_ctx, caplog):
+    ctx = make_ctx()
+    calls: list = []
+
+    def broken(ctx, control):
+        raise RuntimeError("disk on fire")
+
+    runner = JobRunner(
+        ctx,
+        jobs=[
+            JobSpec("broken", Daily.parse("07:00"), broken, "always fails"),
+            counting_job("fine", Daily.parse("07:00"), calls),
+        ],
+    )
+    daemon = Daemon(runner)
+    outcomes = runner.run_due("start-up")
+    assert [(o.job, o.status) for o in outcomes] == [("broken", "error"), ("fine", "ok")]
+    assert "disk on fire" in outcomes[0].result["error"]
+    assert "job broken: failed" in caplog.text
+    run = runner.runs()["broken"]
+    assert run.last_status == "error" and run.last_day is None
+    # Not hammered: retried after the back-off, not on every tick.
+    daemon.tick()
+    assert runner.runs()["broken"].last_finished_at == run.last_finished_at
+    ctx.clock.fixed = at("2026-11-25T12:11:00")
+    daemon.tick()
+    assert runner.runs()["broken"].last_finished_at == at("2026-11-25T12:11:00")
+    assert len(calls) == 1
+
+
+def test_interval_jobs_catch_up_after_downtime(backend, make_ctx):
+    ctx = make_ctx()
+    runner = JobRunner(ctx)  # the real registry, offline provider
+    first = {o.job: o.status for o in runner.run_due("start-up")}
+    assert first == {"daily-insights": "ok", "cache-maintenance": "ok", "reservation-sweep": "ok"}
+    ctx.clock.fixed = at("2026-11-25T12:30:00")
+    assert [o.job for o in runner.run_due("catch-up")] == ["reservation-sweep"]
+    ctx.clock.fixed = at("2026-11-25T15:00:00")
+    assert [o.job for o in runner.run_due("catch-up")] == ["cache-maintenance", "reservation-sweep"]
+
+
+# --- the insight batch --------------------------------------------------------------
+
+
+def test_run_once_writes_one_insight_per_user_and_a_second_run_makes_no_request(backend, cli, fake, make_ctx):
+    server = fake()
+    users = seed_users(4)
+    result = cli("daemon", "run-once", "--json")
+    assert result.exit_code == 0, result.stderr
+    ran = {item["job"]: item for item in result.json["ran"]}
+    batch = ran["daily-insights"]["result"]
+    assert ran["daily-insights"]["status"] == "ok"
+    assert (batch["done"], batch["failed"], batch["calls"]) == (4, 0, 4)
+    assert batch["tokens"] > 0
+    assert server.count == 4
+    rows = insight_rows()
+    assert [(r["user"], r["status"], r["attempts"]) for r in rows] == [(u, "done", 1) for u in users]
+
+    again = cli("daemon", "run-once", "--json")
+    assert again.exit_code == 0
+    assert "daily-insights" not in {item["job"] for item in again.json["ran"]}
+    # Even forced, the batch finds every user done: no request reaches the server.
+    from finbuddy.daemon.insights import run_insight_batch
+
+    summary = run_insight_batch(make_ctx())
+    assert (summary.done, summary.skipped, summary.calls) == (0, 4, 0)
+    assert server.count == 4
+
+
+def test_one_failing_user_does_not_stop_the_batch_and_is_retried_next_run(backend, cli, fake, monkeypatch):
+    server = fake(fail_marker="poisoncat")
+    seed_users(3)
+    seed_users(1, prefix="zed", category="poisoncat")
+    seed_users(2, prefix="late")
+    first = cli("daemon", "run-once", "--json")
+    assert first.exit_code == 0
+    item = next(i for i in first.json["ran"] if i["job"] == "daily-insights")
+    assert item["status"] == "partial"
+    assert (item["result"]["done"], item["result"]["failed"]) == (5, 1)
+    failed = [r for r in insight_rows() if r["status"] != "done"]
+    assert [(r["user"], r["status"], r["attempts"]) for r in failed] == [("zed0000", "failed", 1)]
+    assert "500" in failed[0]["error"] or "unavailable" in failed[0]["error"]
+
+    # The provider recovers; the next run (after the retry back-off) writes only the failed user's insight.
+    server.fail_marker = None
+    before = server.count
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-25T12:15:00+00:00")
+    second = cli("daemon", "run-once", "--json")
+    item = next(i for i in second.json["ran"] if i["job"] == "daily-insights")
+    assert item["status"] == "ok"
+    assert (item["result"]["done"], item["result"]["skipped"]) == (1, 5)
+    assert server.count == before + 1
+    assert all(r["status"] == "done" for r in insight_rows())
+    assert next(r for r in insight_rows() if r["user"] == "zed0000")["attempts"] == 2
+
+
+def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):
+    from finbuddy.advisor import quota_status
+    from finbuddy.daemon.insights import run_insight_batch
+
+    fake()
+    users = seed_users(3)
+    ctx = make_ctx()
+    summary = run_insight_batch(ctx)
+    assert summary.done == 3
+    for user in users:
+        status = quota_status(ctx, user)
+        assert (status.used, status.remaining) == (0, 5)
+    assert quota_status(ctx, users[0]).global_used == 3
+
+
+def test_the_global_limit_ends_the_batch_and_leaves_the_rest_for_later(backend, fake, make_ctx, monkeypatch):
+    from finbuddy.daemon.insights import run_insight_batch
+
+    monkeypatch.setenv("FINBUDDY_AI_GLOBAL_DAILY_LIMIT", "2")
+    monkeypatch.setenv("FINBUDDY_DAEMON_WORKERS", "1")
+    server = fake()
+    seed_users(4)
+    summary = run_insight_batch(make_ctx())
+    assert (summary.done, summary.remaining, summary.stopped) == (2, 2, "global limit reached")
+    assert server.count == 2
+    rows = insight_rows()
+    assert [r["status"] for r in rows] == ["done", "done", "failed"]
+    assert rows[2]["attempts"] == 0  # the limit is not the user's failure: no attempt used up
+
+
+def test_two_concurrent_batches_never_call_twice_for_one_user(backend, fake, make_ctx):
+    from finbuddy.daemon.insights import run_insight_batch
+
+    server = fake(latency=0.2)
+    seed_users(6)
+    summaries = []
+    threads = [threading.Thread(target=lambda: summaries.append(run_insight_batch(make_ctx()))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert server.count == 6
+    assert sum(s.done for s in summaries) == 6
+    assert [r["attempts"] for r in insight_rows()] == [1] * 6
+
+
+def test_a_claim_held_by_a_dead_process_is_retaken_at_once_but_a_live_one_is_not(backend, make_ctx):
+    import subprocess
+    import sys
+
+    from finbuddy.daemon.insights import run_insight_batch
+    from finbuddy.db.daemon import claim_insight
+    from finbuddy.db.users import find_user_id
+
+    seed_users(2)
+    ctx = make_ctx()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    host = socket.gethostname()[:40]
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        for name, owner in (("user0000", f"{host}:{dead.pid}:aa"), ("user0001", f"{host}:1:bb")):
+            claim_insight(conn, find_user_id(conn, name), ctx.today(), owner, now, now, 3)
+    summary = run_insight_batch(ctx)  # offline provider
+    assert (summary.done, summary.skipped, summary.remaining) == (1, 1, 1)
+    assert {r["user"]: r["status"] for r in insight_rows()} == {"user0000": "done", "user0001": "claimed"}
+
+
+def test_pacer_spaces_calls_from_many_threads():
+    pacer = Pacer(per_minute=1200)  # ~51.5 ms apart with the headroom
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def take():
+        for _ in range(3):
+            pacer.acquire()
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts.sort()
+    assert starts[-1] - began >= 11 * pacer.interval - 0.01
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= pacer.interval - 0.01
+
+
+def test_pacer_wait_ends_when_stopped():
+    pacer = Pacer(per_minute=1)
+    stop = threading.Event()
+    assert pacer.acquire(stop)
+    threading.Timer(0.1, stop.set).start()
+    began = time.monotonic()
+    assert pacer.acquire(stop) is False
+    assert time.monotonic() - began < 5
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def test_insights_command_shows_the_latest_insight_with_its_date(backend, cli):
+    missing = cli("insights")
+    assert missing.exit_code == 1
+    assert "no daily insight for alice yet" in missing.stderr
+    assert cli("add", "42", "groceries").exit_code == 0
+    assert cli("daemon", "run-once").exit_code == 0
+    shown = cli("insights", "--json")
+    assert shown.exit_code == 0
+    data = shown.json
+    assert (data["user"], data["date"], data["source"]) == ("alice", "2026-11-25", "offline")
+    assert "No LLM was used" in data["text"]
+    assert data["figures"]["this_month"]["expenses"] == "42.00"
+    human = cli("insights")
+    assert human.stdout.startswith("Daily insight for alice, 2026-11-25 (offline):")
+
+
+def test_run_once_human_output_and_status_json(cli):
+    assert cli("add", "5", "coffee").exit_code == 0
+    once = cli("daemon", "run-once")
+    assert once.exit_code == 0
+    assert "daily-insights: ok — done 1, skipped 0, failed 0, calls 0, tokens 0" in once.stdout
+    assert "daily insights" in once.stderr  # the progress bar, on stderr
+    status = cli("daemon", "status", "--json")
+    assert status.exit_code == 0
+    data = status.json
+    assert (data["running"], data["pid"], data["started_at"]) == (False, None, None)
+    jobs = {job["job"]: job for job in data["jobs"]}
+    assert set(jobs) == {job.name for job in default_jobs(load_settings())}
+    daily = jobs["daily-insights"]
+    assert daily["next_run"] == "2026-11-26T07:00:00+00:00"
+    assert (daily["last_day"], daily["last_status"], daily["due"]) == ("2026-11-25", "ok", False)
+    assert daily["last_result"]["done"] == 1
+    assert jobs["cache-maintenance"]["next_run"] == "2026-11-25T13:00:00+00:00"
+    assert cli("daemon", "status").stdout.startswith("finbuddy daemon: not running")
