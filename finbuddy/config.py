@@ -350,7 +350,8 @@ class Settings:
 
 def mask_url(url: str) -> str:
     """Hide a password in a database or cache URL."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1****@", url)
+    # The user name may be empty ("redis://:password@host").
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -395,7 +396,8 @@ def load_settings(
         try:
             values[dotted] = key.parse(raw)
         except ValueError as why:
-            raise ConfigError(f"config file {paths.config_file}: [{key.section}] {key.name} = {raw!r} {why}") from None
+            shown = "********" if key.secret else repr(raw)
+            raise ConfigError(f"config file {paths.config_file}: [{key.section}] {key.name} = {shown} {why}") from None
         sources[dotted] = "file"
 
     for key in KEYS:
@@ -409,7 +411,8 @@ def load_settings(
             try:
                 values[key.dotted] = key.parse(raw)
             except ValueError as why:
-                raise ConfigError(f"{name}={raw!r}: [{key.section}] {key.name} {why}") from None
+                shown = "********" if key.secret else repr(raw)
+                raise ConfigError(f"{name}={shown}: [{key.section}] {key.name} {why}") from None
             sources[key.dotted] = "env"
             break
 

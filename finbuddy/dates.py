@@ -56,7 +56,10 @@ def parse_month(text: str, what: str = "month") -> dt.date:
 def month_bounds(first: dt.date) -> tuple[dt.date, dt.date]:
     """First and last day of the month that starts on `first`."""
     start = first.replace(day=1)
-    following = (start + dt.timedelta(days=32)).replace(day=1)
+    if start.month == 12:
+        # not start + 32 days: that overflows in December 9999
+        return start, start.replace(day=31)
+    following = start.replace(month=start.month + 1)
     return start, following - dt.timedelta(days=1)
 
 

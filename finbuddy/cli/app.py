@@ -8,17 +8,6 @@ import typer
 
 from finbuddy.cli import state
 
-app = typer.Typer(
-    name="finbuddy",
-    help="finbuddy: your personal finance buddy for the terminal. Log expenses, keep budgets, "
-    "watch a portfolio and ask for advice that stays within a daily AI quota.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["--help", "-h"]},
-)
-
 
 def _version(value: bool) -> None:
     if value:
@@ -28,11 +17,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     user: Annotated[
         str | None,
-        typer.Option("--user", "-u", help="Act as this user (default: [user] name, FINBUDDY_USER, your login name)."),
+        typer.Option(
+            "--user", "-u", help="Act as this user (default: the user.name setting, FINBUDDY_USER, your login name)."
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[
@@ -45,11 +35,66 @@ def main(
     invocation.debug = debug
 
 
-def _register() -> None:
-    from finbuddy.cli import advisor, budgets, config_cmd, daemon, db_cmd, portfolio, records, summary, transfer
+def _new_app() -> typer.Typer:
+    """The bare application: global options, no commands yet."""
+    app = typer.Typer(
+        name="finbuddy",
+        help="finbuddy: your personal finance buddy for the terminal. Log expenses, keep budgets, "
+        "watch a portfolio and ask for advice that stays within a daily AI quota.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        context_settings={"help_option_names": ["--help", "-h"]},
+    )
+    app.callback()(main)
+    return app
 
-    for module in (records, budgets, summary, portfolio, transfer, advisor, daemon, config_cmd, db_cmd):
-        module.register(app)
+
+# Every command group, by module; `add`, `list` … need only theirs, and importing and building the
+# whole tree (all groups, every signature inspected) would cost each of them 15-25 ms of start-up.
+MODULES = ("records", "budgets", "summary", "portfolio", "transfer", "advisor", "daemon", "config_cmd", "db_cmd")
+LEDGER_COMMANDS = {
+    "add": "records",
+    "list": "records",
+    "edit": "records",
+    "delete": "records",
+    "budget": "budgets",
+    "config": "config_cmd",
+    "db": "db_cmd",
+}
+_GLOBAL_WITH_VALUE = {"--user", "-u"}
 
 
-_register()
+def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
+    """An application with the command groups of `modules` (all of them by default)."""
+    from importlib import import_module
+
+    app = _new_app()
+    for name in modules:
+        import_module(f"finbuddy.cli.{name}").register(app)
+    return app
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The application that can run `argv`: only the group of a ledger command, else every group."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in _GLOBAL_WITH_VALUE:
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            module = LEDGER_COMMANDS.get(arg)
+            return build_app((module,)) if module else build_app()
+    return build_app()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from finbuddy.cli.app import app`: the full application, built on first use.
+    if name == "app":
+        app = build_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

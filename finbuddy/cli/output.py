@@ -39,6 +39,22 @@ def say(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on stderr; only "y"/"yes" on stdin confirms (no input or EOF is "no").
+
+    Not typer.confirm: click writes the space after the prompt to stdout, which is data.
+    """
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):
+        answer = ""
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def emit_error(kind: str, message: str, json_mode: bool) -> None:
     one_line = " ".join(message.split("\n"))
     if json_mode:

@@ -26,6 +26,12 @@ def _describe(record) -> str:
     )
 
 
+def _record_id(text: str) -> int:
+    from finbuddy.ledger.fields import parse_count
+
+    return parse_count(text, "record id", 2**31 - 1)
+
+
 def add(
     amount: Annotated[str, typer.Argument(help="Positive amount, at most two decimals: 12, 12.50, 1,234.56.")],
     category: Annotated[str, typer.Argument(help="Category, e.g. groceries (case-insensitive).")],
@@ -54,14 +60,16 @@ def list_(
     from_: Annotated[str | None, typer.Option("--from", help="From this day (YYYY-MM-DD, today, yesterday).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Up to and including this day.")] = None,
     category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many records.")] = 50,
+    limit: Annotated[str, typer.Option("--limit", "-n", help="At most this many records (1-100,000).")] = "50",
     json_: JsonOption = False,
 ) -> None:
     """List records, newest first."""
     from finbuddy.dates import month_bounds, parse_date, parse_month
-    from finbuddy.ledger.records import list_records
+    from finbuddy.ledger.fields import parse_count
+    from finbuddy.ledger.records import MAX_LIST_LIMIT, list_records
 
     ctx = state.current().context
+    count = parse_count(limit, "--limit", MAX_LIST_LIMIT)
     if month is not None and (from_ is not None or to is not None):
         raise ValidationError("--month cannot be combined with --from/--to: expected one or the other")
     start = end = None
@@ -71,7 +79,7 @@ def list_(
         start = parse_date(from_, ctx.today(), what="--from")
     if to is not None:
         end = parse_date(to, ctx.today(), what="--to")
-    records = list_records(ctx, start=start, end=end, category=category, limit=limit)
+    records = list_records(ctx, start=start, end=end, category=category, limit=count)
     emit([r.to_json() for r in records], json_, lambda: _render_list(records, ctx.settings.currency))
 
 
@@ -105,12 +113,12 @@ def _render_list(records, currency: str) -> None:
 
 
 def edit(
-    record_id: Annotated[int, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
     amount: Annotated[str | None, typer.Option("--amount", help="New amount.")] = None,
     category: Annotated[str | None, typer.Option("--category", help="New category.")] = None,
     date: Annotated[str | None, typer.Option("--date", help="New date (YYYY-MM-DD, today, yesterday).")] = None,
-    note: Annotated[str | None, typer.Option("--note", help="New note (\"\" removes it).")] = None,
-    merchant: Annotated[str | None, typer.Option("--merchant", help="New merchant (\"\" removes it).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help='New note ("" removes it).')] = None,
+    merchant: Annotated[str | None, typer.Option("--merchant", help='New merchant ("" removes it).')] = None,
     json_: JsonOption = False,
 ) -> None:
     """Change one of your records."""
@@ -121,7 +129,7 @@ def edit(
     ctx = state.current().context
     record = edit_record(
         ctx,
-        record_id,
+        _record_id(record_id),
         amount=parse_amount(amount) if amount is not None else None,
         category=category,
         date=parse_date(date, ctx.today()) if date is not None else None,
@@ -132,25 +140,23 @@ def edit(
 
 
 def delete(
-    record_id: Annotated[int, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The record number shown by `list`.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_: JsonOption = False,
 ) -> None:
     """Remove one of your records (asks first unless --yes)."""
+    from finbuddy.cli.output import confirm
     from finbuddy.ledger.records import delete_record, get_record
 
     ctx = state.current().context
+    number = _record_id(record_id)
     if not yes:
-        record = get_record(ctx, record_id)
+        record = get_record(ctx, number)
         if json_:
-            raise Cancelled(f"not deleted: record {record_id} needs confirmation; pass --yes with --json")
-        try:
-            confirmed = typer.confirm(f"Delete {_describe(record)}?", default=False, err=True)
-        except (typer.Abort, EOFError):
-            confirmed = False
-        if not confirmed:
-            raise Cancelled(f"not deleted: record {record_id} kept (pass --yes to delete without asking)")
-    record = delete_record(ctx, record_id)
+            raise Cancelled(f"not deleted: record {number} needs confirmation; pass --yes with --json")
+        if not confirm(f"Delete {_describe(record)}?"):
+            raise Cancelled(f"not deleted: record {number} kept (pass --yes to delete without asking)")
+    record = delete_record(ctx, number)
     emit({"deleted": record.to_json()}, json_, lambda: say(f"Deleted {_describe(record)}"))
 
 

@@ -45,3 +45,14 @@ def normalize_note(text: str | None) -> str | None:
     if len(text) > MAX_NOTE:
         raise ValidationError(f"note {text[:20]!r}... is {len(text)} characters long: expected at most 1000")
     return text
+
+
+def parse_count(text: str, what: str, maximum: int) -> int:
+    """A whole number 1..maximum typed by a user (record ids, --limit); ASCII digits only."""
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or len(stripped) > 12:
+        raise ValidationError(f"{what} {text!r} is not valid: expected a whole number from 1 to {maximum:,}")
+    value = int(stripped)
+    if not 1 <= value <= maximum:
+        raise ValidationError(f"{what} {text!r} is out of range: expected a whole number from 1 to {maximum:,}")
+    return value

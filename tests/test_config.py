@@ -1,0 +1,329 @@
+"""Configuration: precedence, FINBUDDY_HOME / FINBUDDY_CONFIG, one-line errors naming the key, config commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from finbuddy.config import KEYS, example_config_text, load_settings, mask_url
+from finbuddy.errors import ConfigError
+from tests.helpers_ledger import one_line_error
+
+SECRET = "sk-secret-0123456789abcdef"
+
+
+def write_config(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- precedence ---------------------------------------------------------------------
+
+
+def test_defaults_apply_without_file_or_environment(finbuddy_env):
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
+    assert settings["cache.summary_ttl"] == 1800
+    assert settings["cache.portfolio_ttl"] == 3600
+    assert settings["cache.ai_ttl"] == 86400
+    assert settings["ai.daily_quota"] == 5
+    assert settings["ai.global_daily_limit"] == 10000
+    assert settings["ai.model"] == "gpt-4o-mini"
+    assert settings.currency == "USD"
+    assert settings.sources["ai.daily_quota"] == "default"
+
+
+def test_file_beats_default_env_beats_file_option_beats_env(finbuddy_env):
+    write_config(finbuddy_env, '[user]\nname = "from-file"\n[ai]\ndaily_quota = 7\n')
+    env = {"FINBUDDY_HOME": str(finbuddy_env)}
+    from_file = load_settings(env=env)
+    assert from_file.user_name == "from-file"
+    assert from_file["ai.daily_quota"] == 7
+    assert from_file.sources["ai.daily_quota"] == "file"
+
+    env.update({"FINBUDDY_USER_NAME": "from-env", "FINBUDDY_AI_DAILY_QUOTA": "9"})
+    from_env = load_settings(env=env)
+    assert from_env.user_name == "from-env"
+    assert from_env["ai.daily_quota"] == 9
+    assert from_env.sources["ai.daily_quota"] == "env"
+
+    from_option = load_settings(env=env, overrides={"user.name": "from-option"})
+    assert from_option.user_name == "from-option"
+    assert from_option.sources["user.name"] == "option"
+
+
+def test_cli_user_option_beats_environment_and_file(cli, finbuddy_env):
+    write_config(finbuddy_env, '[user]\nname = "carol"\n')
+    r = cli("--user", "bob", "add", "1", "x", "--json")
+    assert r.exit_code == 0
+    assert r.json["user"] == "bob"
+    r = cli("add", "1", "x", "--json")  # FINBUDDY_USER=alice from the fixture beats the file
+    assert r.json["user"] == "alice"
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.env_ok and k.dotted != "ai.api_key"], ids=lambda k: k.dotted)
+def test_every_key_has_a_finbuddy_environment_variable(key):
+    assert key.env == f"FINBUDDY_{key.section.upper()}_{key.name.upper()}"
+
+
+def test_environment_overrides_ttls_and_database_url(finbuddy_env, tmp_path):
+    env = {
+        "FINBUDDY_HOME": str(finbuddy_env),
+        "FINBUDDY_CACHE_SUMMARY_TTL": "60",
+        "FINBUDDY_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+    }
+    settings = load_settings(env=env)
+    assert settings["cache.summary_ttl"] == 60
+    assert settings.database_url == f"sqlite:///{tmp_path / 'other.db'}"
+
+
+def test_finbuddy_config_names_another_file(finbuddy_env, tmp_path):
+    other = tmp_path / "elsewhere" / "my.toml"
+    other.parent.mkdir()
+    other.write_text('[user]\ncurrency = "eur"\n')
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env), "FINBUDDY_CONFIG": str(other)})
+    assert settings.paths.config_file == other
+    assert settings.currency == "EUR"
+
+
+def test_finbuddy_home_moves_every_path(tmp_path):
+    home = tmp_path / "profile"
+    settings = load_settings(env={"FINBUDDY_HOME": str(home), "FINBUDDY_USER": "x"})
+    paths = settings.paths
+    for path in (paths.config_file, paths.data_dir, paths.cache_dir, paths.log_dir, paths.runtime_dir):
+        assert home in path.parents
+    assert settings.database_url == f"sqlite:///{home / 'data' / 'finbuddy.db'}"
+    assert home in settings.cache_dir.parents
+
+
+def test_without_home_paths_come_from_platformdirs(tmp_path):
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        "HOME": str(tmp_path),
+        "FINBUDDY_USER": "x",
+    }
+    old = dict(os.environ)
+    try:
+        os.environ.pop("FINBUDDY_HOME", None)
+        os.environ.update(env)
+        settings = load_settings(env={**env})
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert "finbuddy" in str(settings.paths.config_file)
+    assert settings.paths.config_file.name == "config.toml"
+
+
+def test_cli_writes_the_database_under_finbuddy_home(cli, finbuddy_env):
+    assert cli("add", "1", "x").exit_code == 0
+    assert (finbuddy_env / "data" / "finbuddy.db").exists()
+
+
+# --- bad configuration: one line naming the key, exit 2 --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[ai\ndaily_quota = 5\n", "not valid TOML"),
+        ("[ai]\nno_such_key = 1\n", "no_such_key"),
+        ("[nosection]\nx = 1\n", "nosection"),
+        ('[user]\ntimezone = "Mars/Olympus"\n', "timezone"),
+        ("[cache]\nsummary_ttl = -5\n", "summary_ttl"),
+        ('[ai]\ndaily_quota = "five"\n', "daily_quota"),
+        ("[ai]\ndaily_quota = 2.5\n", "daily_quota"),
+        ('[ai]\nprovider = "claude"\n', "provider"),
+        ('[user]\ncurrency = "dollars"\n', "currency"),
+        ('[daemon]\ninsights_at = "25:00"\n', "insights_at"),
+        ("top = 1\n", "top"),
+    ],
+)
+def test_bad_config_file_is_one_line_error_naming_the_key_exit_2(cli, finbuddy_env, text, named):
+    write_config(finbuddy_env, text)
+    r = cli("list")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert named in line
+    assert "config.toml" in line
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("FINBUDDY_USER_TIMEZONE", "Nowhere/Town", "timezone"),
+        ("FINBUDDY_CACHE_SUMMARY_TTL", "-1", "summary_ttl"),
+        ("FINBUDDY_CACHE_AI_TTL", "soon", "ai_ttl"),
+        ("FINBUDDY_AI_DAILY_QUOTA", "5.5", "daily_quota"),
+        ("FINBUDDY_AI_TIMEOUT", "-3", "timeout"),
+        ("FINBUDDY_AI_REQUESTS_PER_MINUTE", "0", "requests_per_minute"),
+    ],
+)
+def test_bad_environment_value_is_one_line_error_naming_the_key_exit_2(cli, monkeypatch, name, value, named):
+    monkeypatch.setenv(name, value)
+    r = cli("add", "1", "x")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert named in line and name in line
+
+
+def test_bad_config_with_json_prints_error_document(cli, finbuddy_env):
+    write_config(finbuddy_env, "[cache]\nsummary_ttl = -5\n")
+    r = cli("list", "--json")
+    assert r.exit_code == 2
+    assert r.json["error"]["type"] == "config_error"
+    assert "summary_ttl" in r.json["error"]["message"]
+
+
+def test_bad_config_in_a_subprocess_has_no_traceback(run_process_env):
+    r = run_process_env(["list"])
+    assert r.exit_code == 2
+    one_line_error(r.stderr)
+
+
+@pytest.fixture
+def run_process_env(finbuddy_env):
+    from tests.conftest import run_process
+
+    write_config(finbuddy_env, "[ai\n")
+
+    def run(args):
+        return run_process(args)
+
+    return run
+
+
+def test_non_utf8_config_is_a_config_error(finbuddy_env):
+    (finbuddy_env).mkdir(parents=True, exist_ok=True)
+    (finbuddy_env / "config.toml").write_bytes(b'[user]\nname = "\xff"\n')
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_settings()
+
+
+def test_secret_value_is_not_echoed_in_a_config_error(finbuddy_env):
+    write_config(finbuddy_env, f'[ai]\napi_key = ["{SECRET}"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "api_key" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+# --- config show / path / init -----------------------------------------------------
+
+
+def test_config_show_masks_the_api_key_everywhere(cli, monkeypatch, finbuddy_env):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", "postgresql+psycopg://bob:hunter2@db.example:5432/fin")
+    for args in (("config", "show"), ("config", "show", "--json")):
+        r = cli(*args)
+        assert r.exit_code == 0, r.stderr
+        assert SECRET not in r.stdout + r.stderr
+        assert "hunter2" not in r.stdout + r.stderr
+    data = cli("config", "show", "--json").json
+    assert data["settings"]["ai"]["api_key"] == "********"
+    assert data["settings"]["ai"]["effective_provider"] == "openai"
+    assert data["settings"]["database"]["url"] == "postgresql+psycopg://bob:****@db.example:5432/fin"
+
+
+def test_config_show_masks_a_key_from_the_config_file(cli, finbuddy_env):
+    write_config(finbuddy_env, f'[ai]\napi_key = "{SECRET}"\n')
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0
+    assert SECRET not in r.stdout
+    assert r.json["settings"]["ai"]["api_key"] == "********"
+    assert r.json["sources"]["ai.api_key"] == "file"
+
+
+def test_config_show_json_shape_and_sources(cli, finbuddy_env, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_AI_DAILY_QUOTA", "3")
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0
+    data = r.json
+    assert set(data) >= {"config_file", "settings", "sources", "paths"}
+    assert data["settings"]["ai"]["daily_quota"] == 3
+    assert data["sources"]["ai.daily_quota"] == "env"
+    assert data["settings"]["ai"]["api_key"] is None
+    assert data["settings"]["ai"]["effective_provider"] == "offline"
+    assert data["config_file"] == str(finbuddy_env / "config.toml")
+    assert set(data["settings"]) >= {"database", "cache", "ai", "user", "daemon"}
+
+
+def test_config_show_for_people_lists_keys(cli):
+    r = cli("config", "show")
+    assert r.exit_code == 0
+    assert "ai.daily_quota" in r.stdout
+    assert "user.timezone" in r.stdout
+
+
+def test_mask_url_hides_only_the_password():
+    assert mask_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:****@h/db"
+    assert mask_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert mask_url("redis://:pw@h:6379/0") == "redis://:****@h:6379/0"
+    assert mask_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
+
+
+def test_config_path_prints_the_location(cli, finbuddy_env, monkeypatch, tmp_path):
+    r = cli("config", "path")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == str(finbuddy_env / "config.toml")
+    monkeypatch.setenv("FINBUDDY_CONFIG", str(tmp_path / "x.toml"))
+    assert cli("config", "path").stdout.strip() == str(tmp_path / "x.toml")
+
+
+def test_config_path_works_even_when_the_file_is_malformed(cli, finbuddy_env):
+    write_config(finbuddy_env, "[ai\n")
+    r = cli("config", "path")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == str(finbuddy_env / "config.toml")
+
+
+def test_config_init_writes_the_example_0600(cli, finbuddy_env):
+    r = cli("config", "init")
+    assert r.exit_code == 0, r.stderr
+    path = finbuddy_env / "config.toml"
+    assert path.read_text(encoding="utf-8") == example_config_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert str(path) in r.stdout
+    # and the written example loads as valid configuration with the defaults
+    settings = load_settings()
+    assert settings["cache.summary_ttl"] == 1800
+    assert settings["ai.daily_quota"] == 5
+
+
+def test_config_init_refuses_to_overwrite_without_force(cli, finbuddy_env):
+    path = write_config(finbuddy_env, '[user]\ncurrency = "EUR"\n')
+    r = cli("config", "init")
+    assert r.exit_code == 2
+    assert "--force" in one_line_error(r.stderr)
+    assert path.read_text() == '[user]\ncurrency = "EUR"\n'
+    r = cli("config", "init", "--force")
+    assert r.exit_code == 0
+    assert path.read_text(encoding="utf-8") == example_config_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_example_config_documents_every_key():
+    text = example_config_text()
+    for key in KEYS:
+        assert key.name in text, key.dotted
+
+
+def test_api_key_lookup_order(finbuddy_env):
+    base = {"FINBUDDY_HOME": str(finbuddy_env)}
+    assert load_settings(env=base).api_key() is None
+    assert load_settings(env={**base, "OPENAI_API_KEY": "sk-a"}).api_key() == "sk-a"
+    assert load_settings(env={**base, "OPENAI_API_KEY": "sk-a", "FINBUDDY_AI_API_KEY": "sk-b"}).api_key() == "sk-b"
+    write_config(finbuddy_env, '[ai]\napi_key = "sk-c"\n')
+    assert load_settings(env=base).api_key() == "sk-c"
+    assert load_settings(env={**base, "OPENAI_API_KEY": "sk-a"}).api_key() == "sk-a"
+
+
+def test_config_show_json_is_one_document(cli):
+    r = cli("config", "show", "--json")
+    json.loads(r.stdout)

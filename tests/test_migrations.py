@@ -1,0 +1,206 @@
+"""Migrations: an empty database upgraded equals the models; older databases keep their rows; `db upgrade`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from finbuddy.db import Database
+from finbuddy.db.migrate import head_revision, known_revisions, upgrade
+from finbuddy.db.revision import HEAD_REVISION
+from finbuddy.db.tables import metadata
+from tests.conftest import PG_ADMIN_URL, sqlite_file
+from tests.helpers_ledger import count_rows, one_line_error, query
+
+NOW = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
+FIRST = "0001_ledger"
+
+
+@pytest.fixture
+def empty_url(request, tmp_path) -> Iterator[str]:
+    """An empty database of the backend under test (PostgreSQL: a temporary database of its own)."""
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty' / 'fin.db'}"
+        return
+    request.getfixturevalue("pg_database")  # skips (or fails) like every PostgreSQL test when no server
+    name = f"finbuddy_mig_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+BACKENDS = pytest.mark.parametrize(
+    "empty_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def schema_diff(url: str) -> list:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+
+
+def test_head_revision_constant_equals_alembic_head():
+    assert HEAD_REVISION == head_revision()
+
+
+def test_known_revisions_are_the_migration_scripts():
+    from alembic.script import ScriptDirectory
+
+    from finbuddy.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert known_revisions() == {rev.revision for rev in script.walk_revisions()}
+    assert FIRST in known_revisions()
+
+
+@BACKENDS
+def test_upgrade_of_an_empty_database_equals_the_models(empty_url):
+    db = Database(empty_url)
+    try:
+        before, after = upgrade(db)
+    finally:
+        db.dispose()
+    assert (before, after) == (None, HEAD_REVISION)
+    assert schema_diff(empty_url) == []
+
+
+@BACKENDS
+def test_upgrade_from_the_first_revision_keeps_the_rows(empty_url):
+    db = Database(empty_url, auto_migrate=False)
+    try:
+        assert upgrade(db, FIRST) == (None, FIRST)
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('old-timer', 3, 2, 0, '2026-11-01 09:00:00+00:00')"
+            )
+            uid = conn.exec_driver_sql("SELECT id FROM users WHERE name = 'old-timer'").scalar_one()
+            for rid, cents, day, note in ((1, 1250, "2026-10-30", "lunch 🍕"), (2, 99, "2026-11-01", None)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO records (user_id, id, kind, amount_cents, expense_date, category, note, "
+                        "created_at, updated_at) VALUES (:u, :i, 'expense', :c, :d, 'food', :n, :t, :t)"
+                    ),
+                    {"u": uid, "i": rid, "c": cents, "d": dt.date.fromisoformat(day), "n": note, "t": NOW},
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO budgets (user_id, category, amount_cents, updated_at) VALUES (:u, 'food', 40000, :t)"
+                ),
+                {"u": uid, "t": NOW},
+            )
+        assert upgrade(db) == (FIRST, HEAD_REVISION)
+        assert upgrade(db) == (HEAD_REVISION, HEAD_REVISION)  # idempotent
+    finally:
+        db.dispose()
+    rows = query(empty_url, "SELECT id, amount_cents, note FROM records ORDER BY id")
+    assert rows == [{"id": 1, "amount_cents": 1250, "note": "lunch 🍕"}, {"id": 2, "amount_cents": 99, "note": None}]
+    assert count_rows(empty_url, "budgets") == 1
+    assert schema_diff(empty_url) == []
+
+
+@BACKENDS
+def test_upgraded_old_database_works_with_the_cli(empty_url, cli, monkeypatch):
+    db = Database(empty_url)
+    try:
+        upgrade(db, FIRST)
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('alice', 1, 0, 0, '2026-11-01 09:00:00+00:00')"
+            )
+    finally:
+        db.dispose()
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", empty_url)
+    if not empty_url.startswith("sqlite"):
+        r = cli("add", "1", "x")
+        assert r.exit_code == 1
+        assert "finbuddy db upgrade" in one_line_error(r.stderr)
+        assert f"is at schema revision {FIRST}" in r.stderr
+        r = cli("db", "upgrade", "--json")
+        assert r.exit_code == 0, r.stderr
+        assert r.json["from"] == FIRST and r.json["to"] == HEAD_REVISION
+    # SQLite files are upgraded automatically on first use
+    r = cli("add", "1", "x", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json["id"] == 1
+    assert query(empty_url, "SELECT version_num FROM alembic_version") == [{"version_num": HEAD_REVISION}]
+
+
+def test_new_sqlite_file_is_migrated_on_first_use(cli, finbuddy_env):
+    assert cli("list", "--json").json == []
+    url = f"sqlite:///{sqlite_file(finbuddy_env)}"
+    assert query(url, "SELECT version_num FROM alembic_version") == [{"version_num": HEAD_REVISION}]
+
+
+def test_db_upgrade_command_on_sqlite(cli, finbuddy_env):
+    r = cli("db", "upgrade")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("Upgraded ")
+    assert f"from empty to {HEAD_REVISION}" in r.stdout
+    r = cli("db", "upgrade", "--json")
+    assert r.exit_code == 0
+    assert r.json == {
+        "database": f"sqlite:///{sqlite_file(finbuddy_env)}",
+        "from": HEAD_REVISION,
+        "to": HEAD_REVISION,
+    }
+    r = cli("db", "upgrade")
+    assert "up to date" in r.stdout
+
+
+@pytest.mark.parametrize("empty_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_postgresql_without_schema_says_to_run_db_upgrade(empty_url, cli, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", empty_url)
+    for args in (("add", "1", "x"), ("list",), ("budget", "list")):
+        r = cli(*args)
+        assert r.exit_code == 1
+        line = one_line_error(r.stderr)
+        assert "has no finbuddy schema" in line and "run `finbuddy db upgrade`" in line
+    r = cli("list", "--json")
+    assert r.json["error"]["type"] == "storage_error"
+    assert count_rows(empty_url, "records") == 0
+    r = cli("db", "upgrade", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json["from"] is None and r.json["to"] == HEAD_REVISION
+    assert cli("add", "1", "x").exit_code == 0
+    assert count_rows(empty_url, "records") == 1
+
+
+@BACKENDS
+def test_unknown_newer_revision_asks_to_upgrade_finbuddy(empty_url, cli, monkeypatch):
+    db = Database(empty_url)
+    try:
+        upgrade(db)
+        with db.raw_write() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+    finally:
+        db.dispose()
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", empty_url)
+    r = cli("list")
+    assert r.exit_code == 1
+    assert "9999_future" in one_line_error(r.stderr)
+    assert "upgrade finbuddy" in r.stderr
