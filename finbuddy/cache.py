@@ -38,7 +38,7 @@ class CacheBackend(Protocol):
 
 def _safe_disk_class():
     import diskcache
-    from diskcache.core import MODE_PICKLE
+    from diskcache.core import MODE_RAW, MODE_TEXT
 
     class TextOnlyDisk(diskcache.Disk):
         """Stores keys and values as text only; refuses to unpickle anything found in the directory."""
@@ -59,28 +59,81 @@ def _safe_disk_class():
             return super().store(value, read, key=key)
 
         def fetch(self, mode, filename, value, read):
-            if mode == MODE_PICKLE:
-                raise ValueError("refusing a pickled cache value")
-            return super().fetch(mode, filename, value, read)
+            # Only the two modes diskcache uses for text; a pickled (or any other) value
+            # planted by whoever could write the directory is refused, never loaded.
+            if mode not in (MODE_RAW, MODE_TEXT):
+                raise ValueError(f"refusing a cache value stored in mode {mode} (only JSON text is accepted)")
+            result = super().fetch(mode, filename, value, read)
+            if type(result) is not str:
+                raise ValueError("refusing a cache value that is not text")
+            return result
 
     return TextOnlyDisk
 
 
+def _bounded_cache_class():
+    import sqlite3
+
+    import diskcache
+
+    class BoundedCache(diskcache.Cache):
+        """diskcache.Cache whose set-up writes give up after `timeout` seconds on a locked database.
+
+        diskcache retries the writes of its constructor (it rewrites its Settings table on every
+        open) for 60 s whatever the timeout; a cache held by another process would hang the command.
+        """
+
+        def __init__(self, directory: str, timeout: float, **kwargs: Any) -> None:
+            self._finbuddy_busy_s = timeout
+            super().__init__(directory, timeout=timeout, **kwargs)
+
+        @property
+        def _sql_retry(self):
+            sql = self._sql
+            budget = self._finbuddy_busy_s
+
+            def execute(statement, *args, **kwargs):
+                start = time.monotonic()
+                while True:
+                    try:
+                        return sql(statement, *args, **kwargs)
+                    except sqlite3.OperationalError as exc:
+                        if str(exc) != "database is locked" or time.monotonic() - start > budget:
+                            raise
+                        time.sleep(0.002)
+
+            return execute
+
+    return BoundedCache
+
+
+class CorruptCache(Exception):
+    """The cache directory holds something that is not a finbuddy cache: move it aside and rebuild."""
+
+
 class DiskCacheBackend:
-    """A diskcache directory, created 0700, with a short lock timeout (a busy cache is a miss, not a wait)."""
+    """A diskcache directory, created 0700 with its database 0600, and a short lock timeout
+    (a busy cache is a miss, not a wait)."""
+
+    DB_NAME = "cache.db"
 
     def __init__(self, directory: Path, timeout: float = 1.0) -> None:
-        import diskcache
-
         self.directory = directory
         if not directory.exists():
             directory.mkdir(parents=True, mode=0o700)
+            os.chmod(directory, 0o700)  # whatever the umask
         elif not directory.is_dir():
-            raise NotADirectoryError(f"{directory} is not a directory")
-        self._cache = diskcache.Cache(str(directory), timeout=timeout, disk=_safe_disk_class())
-        db_file = directory / "cache.db"
-        if db_file.exists() and (db_file.stat().st_mode & 0o077):
+            raise CorruptCache(f"{directory} is not a directory")
+        db_file = directory / self.DB_NAME
+        if not db_file.exists():
+            # Create the file ourselves so that it (and SQLite's -wal/-shm, which copy its
+            # mode) is 0600 from the first byte, not after a chmod.
+            os.close(os.open(db_file, os.O_RDWR | os.O_CREAT, 0o600))
+        elif not db_file.is_file():
+            raise CorruptCache(f"{db_file} is not a file")
+        elif db_file.stat().st_mode & 0o077:
             os.chmod(db_file, 0o600)
+        self._cache = _bounded_cache_class()(str(directory), timeout=timeout, disk=_safe_disk_class())
 
     def get(self, key: str) -> str | None:
         return self._cache.get(key, default=None, retry=False)
@@ -98,20 +151,28 @@ class DiskCacheBackend:
 @dataclass(frozen=True)
 class CacheHit:
     value: Any
-    stored_at: float
+    stored_at: float  # POSIX timestamp, by finbuddy's clock
+    read_at: float = 0.0  # when it was read, by the same clock
 
     @property
     def age(self) -> float:
-        return max(0.0, time.time() - self.stored_at)
+        """Seconds between storing and reading the entry."""
+        return max(0.0, self.read_at - self.stored_at)
 
 
-def cache_key(kind: str, user: str, generation: Any, *parts: Any) -> str:
-    """A key that names the kind, the user and the user's data generation; injective, so no
-    entry can ever be served to another user or after the user's data changed."""
+def cache_key(kind: str, user: str, generation: Any, *parts: Any, namespace: str = "") -> str:
+    """A key that names the database (namespace), the kind, the user and the user's data generation;
+    injective, so no entry can ever be served to another user, from another database sharing the
+    cache directory, or after the user's data changed."""
     payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
     if len(payload) > 200:
         payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
-    return f"{KEY_VERSION}:{kind}:{payload}"
+    return f"{KEY_VERSION}:{namespace}:{kind}:{payload}"
+
+
+def database_namespace(url: str) -> str:
+    """A short, stable name for a database (its URL hashed: no password ends up in a key)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 class Cache:
@@ -124,6 +185,7 @@ class Cache:
         clock: Clock,
         warn: Callable[[str], None] | None = None,
         directory: Path | None = None,
+        namespace: str = "",
     ) -> None:
         self._opener = opener
         self._backend: CacheBackend | None = None
@@ -131,7 +193,8 @@ class Cache:
         self.ttls = ttls
         self.clock = clock
         self.directory = directory
-        self._warn = warn or (lambda message: log.warning(message))
+        self.namespace = namespace
+        self._warn = warn if warn is not None else log.warning
         self._warned = False
         self.hits = 0
         self.misses = 0
@@ -144,8 +207,17 @@ class Cache:
             self._warn(message)
 
     def _fail(self, what: str, exc: BaseException) -> None:
+        """Stop using the cache for the rest of this process: every later call is a quiet miss."""
         self._broken = True
-        self._warn_once(f"cache {what} failed ({type(exc).__name__}: {exc}); answering from the database")
+        self._close_backend()
+        if self.directory is not None and _looks_corrupt(exc) and self._move_aside():
+            # Found broken while in use: the next process starts from an empty cache.
+            self._warn_once(
+                f"cache at {self.directory} is corrupt ({exc}); moved it aside, answering from the database"
+            )
+            return
+        detail = str(exc) or "timed out waiting for another process's lock"
+        self._warn_once(f"cache {what} failed ({type(exc).__name__}: {detail}); answering from the database")
 
     def _open(self) -> CacheBackend | None:
         if self._broken:
@@ -169,17 +241,31 @@ class Cache:
 
     def _move_aside(self) -> bool:
         assert self.directory is not None
-        target = self.directory.with_name(f"{self.directory.name}.corrupt-{int(time.time())}-{os.getpid()}")
+        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
+        target = self.directory.with_name(f"{self.directory.name}.corrupt-{stamp}-{os.getpid()}")
         try:
             os.replace(self.directory, target)
             return True
         except OSError:
             return False
 
+    def _close_backend(self) -> None:
+        if self._backend is not None:
+            try:
+                self._backend.close()
+            except Exception:
+                pass
+            self._backend = None
+
     # --- the interface ----------------------------------------------------------
 
     def ttl(self, kind: str) -> int:
-        return self.ttls.get(kind, 0)
+        if kind not in self.ttls:
+            raise ValueError(f"unknown cache kind {kind!r}: expected one of {', '.join(self.ttls)}")
+        return self.ttls[kind]
+
+    def key(self, kind: str, user: str, generation: Any, *parts: Any) -> str:
+        return cache_key(kind, user, generation, *parts, namespace=self.namespace)
 
     def get(self, kind: str, user: str, generation: Any, *parts: Any) -> CacheHit | None:
         """The cached value, or None on a miss, an expired entry, a TTL of 0 or any cache failure."""
@@ -190,7 +276,7 @@ class Cache:
             self.misses += 1
             return None
         try:
-            raw = backend.get(cache_key(kind, user, generation, *parts))
+            raw = backend.get(self.key(kind, user, generation, *parts))
         except Exception as exc:
             self._fail("read", exc)
             self.misses += 1
@@ -204,27 +290,30 @@ class Cache:
             stored_at = float(envelope["stored_at"])
             value = envelope["value"]
         except (ValueError, KeyError, TypeError) as exc:
-            self._warn_once(f"ignoring a malformed cache entry ({type(exc).__name__})")
+            self._warn_once(f"cache entry is malformed ({type(exc).__name__}); answering from the database")
             self.misses += 1
             return None
-        if self.clock.now().timestamp() >= expires_at:
+        now = self.clock.now().timestamp()
+        # An entry "from the future" (the clock was moved back) is not trusted either.
+        if now >= expires_at or stored_at > now:
             self.misses += 1
             return None
         self.hits += 1
-        return CacheHit(value=value, stored_at=stored_at)
+        return CacheHit(value=value, stored_at=stored_at, read_at=now)
 
     def put(self, kind: str, user: str, generation: Any, *parts: Any, value: Any) -> None:
         """Store a JSON-serialisable value under the kind's TTL; failures only warn."""
         ttl = self.ttl(kind)
         if ttl <= 0:
             return
+        now = self.clock.now().timestamp()
+        # Serialise first: a value that is not JSON is a bug in the caller, not a cache failure.
+        envelope = json.dumps({"stored_at": now, "expires_at": now + ttl, "value": value}, ensure_ascii=False)
         backend = self._open()
         if backend is None:
             return
-        now = self.clock.now().timestamp()
-        envelope = json.dumps({"stored_at": now, "expires_at": now + ttl, "value": value}, ensure_ascii=False)
         try:
-            backend.set(cache_key(kind, user, generation, *parts), envelope, ttl)
+            backend.set(self.key(kind, user, generation, *parts), envelope, ttl)
         except Exception as exc:
             self._fail("write", exc)
 
@@ -240,24 +329,19 @@ class Cache:
             return 0
 
     def close(self) -> None:
-        if self._backend is not None:
-            try:
-                self._backend.close()
-            except Exception:
-                pass
-            self._backend = None
+        self._close_backend()
 
 
 def _looks_corrupt(exc: BaseException) -> bool:
     """A cache we should rebuild: not SQLite, malformed, or a file where the directory should be."""
     import sqlite3
 
-    if isinstance(exc, NotADirectoryError | FileExistsError):
+    if isinstance(exc, CorruptCache | FileExistsError):
         return True
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return True
     text = str(exc).lower()
-    return "not a database" in text or "malformed" in text or "not a directory" in text
+    return "not a database" in text or "malformed" in text
 
 
 def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None) -> Cache:
@@ -266,9 +350,18 @@ def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None
     url = settings.values.get("cache.url")
     directory = settings.cache_dir
     if url:
+        from finbuddy.config import mask_url
+
         message = (
-            f"cache.url {url!r}: the shared Redis cache is the phase-2 backend, "
+            f"cache.url {mask_url(url)!r}: the shared Redis cache is the phase-2 backend, "
             f"not in this version; using {directory}"
         )
         (warn or log.warning)(message)
-    return Cache(lambda: DiskCacheBackend(directory), ttls, clock, warn=warn, directory=directory)
+    return Cache(
+        lambda: DiskCacheBackend(directory),
+        ttls,
+        clock,
+        warn=warn,
+        directory=directory,
+        namespace=database_namespace(settings.database_url),
+    )
