@@ -1,0 +1,108 @@
+"""Holdings and price queries, always scoped to one user; every change is followed by a portfolio version bump."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from finbuddy.db.tables import holdings, prices
+
+
+def _insert(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def get_holding(conn: Connection, user_id: int, ticker: str) -> tuple[int, int | None] | None:
+    """(quantity_e8, cost_micros) of one holding, or None."""
+    row = conn.execute(
+        sa.select(holdings.c.quantity_e8, holdings.c.cost_micros).where(
+            holdings.c.user_id == user_id, holdings.c.ticker == ticker
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def upsert_holding(
+    conn: Connection, user_id: int, ticker: str, quantity_e8: int, cost_micros: int | None, now: dt.datetime
+) -> None:
+    stmt = _insert(conn)(holdings).values(
+        user_id=user_id, ticker=ticker, quantity_e8=quantity_e8, cost_micros=cost_micros, created_at=now, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id", "ticker"],
+        set_={
+            "quantity_e8": stmt.excluded.quantity_e8,
+            "cost_micros": stmt.excluded.cost_micros,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    conn.execute(stmt)
+
+
+def delete_holding(conn: Connection, user_id: int, ticker: str) -> bool:
+    stmt = sa.delete(holdings).where(holdings.c.user_id == user_id, holdings.c.ticker == ticker)
+    return conn.execute(stmt).rowcount == 1
+
+
+def upsert_prices(
+    conn: Connection, user_id: int, quotes: Iterable[tuple[str, int, dt.date]], source: str, now: dt.datetime
+) -> int:
+    """Store (ticker, price_micros, price_date) rows, replacing each ticker's previous price; returns how many."""
+    rows = [
+        {"user_id": user_id, "ticker": t, "price_micros": p, "price_date": d, "source": source, "updated_at": now}
+        for t, p, d in quotes
+    ]
+    if not rows:
+        return 0
+    stmt = _insert(conn)(prices)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id", "ticker"],
+        set_={
+            "price_micros": stmt.excluded.price_micros,
+            "price_date": stmt.excluded.price_date,
+            "source": stmt.excluded.source,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    conn.execute(stmt, rows)
+    return len(rows)
+
+
+def holdings_with_prices(
+    conn: Connection, user_id: int
+) -> list[tuple[str, int, int | None, int | None, dt.date | None]]:
+    """(ticker, quantity_e8, cost_micros, price_micros, price_date) of every holding, by ticker."""
+    stmt = (
+        sa.select(
+            holdings.c.ticker,
+            holdings.c.quantity_e8,
+            holdings.c.cost_micros,
+            prices.c.price_micros,
+            prices.c.price_date,
+        )
+        .select_from(
+            holdings.outerjoin(
+                prices, sa.and_(prices.c.user_id == holdings.c.user_id, prices.c.ticker == holdings.c.ticker)
+            )
+        )
+        .where(holdings.c.user_id == user_id)
+        .order_by(holdings.c.ticker)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(stmt)]
+
+
+def list_holdings(conn: Connection, user_id: int) -> list[tuple[str, int, int | None]]:
+    """(ticker, quantity_e8, cost_micros) of every holding, by ticker."""
+    stmt = (
+        sa.select(holdings.c.ticker, holdings.c.quantity_e8, holdings.c.cost_micros)
+        .where(holdings.c.user_id == user_id)
+        .order_by(holdings.c.ticker)
+    )
+    return [(r[0], r[1], r[2]) for r in conn.execute(stmt)]
