@@ -51,3 +51,16 @@ def test_every_command_has_help_text(cli, path, command):
         if getattr(param, "hidden", False) or param.name in ("help",):
             continue
         assert (getattr(param, "help", None) or "").strip(), f"`finbuddy {' '.join(path)}` {param.name} has no help"
+
+
+def test_every_command_is_routed_to_the_module_that_registers_it():
+    """`app_for` builds only one command group; a command missing from the map would fall back to
+    the full (slower) app, and a wrong entry would make the command unknown."""
+    from typer.main import get_command
+
+    from finbuddy.cli.app import COMMAND_MODULES, build_app
+
+    full = get_command(build_app())
+    assert set(full.commands) == set(COMMAND_MODULES)
+    for name, module in COMMAND_MODULES.items():
+        assert name in get_command(build_app((module,))).commands, (name, module)
