@@ -1,0 +1,367 @@
+"""The one guarded path to the LLM: answer cache → atomic quota reservation → provider → ledger (or refund)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from finbuddy.advisor.prompt import (
+    INSIGHT_QUESTION,
+    PROMPT_VERSION,
+    build_messages,
+    financial_picture,
+    normalize_question,
+    validate_question,
+)
+from finbuddy.advisor.providers import (
+    OfflineProvider,
+    OpenAIProvider,
+    ProviderFailure,
+    longest_call_seconds,
+    provider_for,
+)
+from finbuddy.advisor.quota import (
+    QuotaStatus,
+    build_status,
+    global_day,
+    global_limit_message,
+    quota_day,
+    read_status,
+    user_limit_message,
+)
+from finbuddy.context import Context
+from finbuddy.errors import AdvisorUnavailable, QuotaExceeded, StorageError
+
+log = logging.getLogger("finbuddy.advisor")
+
+# Added to the longest a call can take before a 'reserved' row counts as left by a dead process:
+# covers process start-up, the database round trips and clock skew between hosts.
+SWEEP_MARGIN_S = 60.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    source: str  # "openai" | "offline"
+    model: str
+    cached: bool
+    tokens_in: int
+    tokens_out: int
+    cost_micro_usd: int
+    quota: QuotaStatus
+    figures: dict[str, Any] = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """SPEC.md's ask shape (plus usage figures)."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "source": self.source,
+            "model": self.model,
+            "cached": self.cached,
+            "quota": self.quota.short_json(),
+            "usage": {
+                "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out,
+                "cost_micro_usd": self.cost_micro_usd,
+            },
+        }
+
+
+# --- public entry points --------------------------------------------------------------
+
+
+def ask(ctx: Context, question: str, fresh: bool = False) -> Answer:
+    """Answer ctx.user's question. Costs one of the user's daily calls (and one of the global limit)
+    unless the answer is cached; `fresh` skips the cache. The offline provider costs nothing."""
+    text = validate_question(question)
+    return _guarded(ctx, kind="ask", question=text, fresh=fresh)
+
+
+def generate_insight(ctx: Context, user: str) -> Answer:
+    """The daily budget insight for `user`: the same guard and context as `ask`, counted against the
+    global daily limit but not against the user's ask quota."""
+    return _guarded(_context_for(ctx, user), kind="insight", question=None, fresh=False)
+
+
+def quota_status(ctx: Context, user: str | None = None) -> QuotaStatus:
+    """The user's calls used and left today (and the global counter), after sweeping dead reservations."""
+    sweep_stale_reservations(ctx)
+    return read_status(ctx, user or ctx.user)
+
+
+def sweep_stale_reservations(ctx: Context) -> int:
+    """Refund reservations left 'reserved' by a killed process: only those older than the longest a
+    call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept."""
+    from finbuddy.db.advisor import refund_call, stale_reservations
+
+    now = ctx.now()
+    cutoff = now - dt.timedelta(seconds=longest_call_seconds(ctx.settings) + SWEEP_MARGIN_S)
+    with ctx.db.read() as conn:
+        stale = stale_reservations(conn, cutoff)
+    if not stale:
+        return 0
+    refunded = 0
+    with ctx.db.write() as conn:
+        for user_id, call_id in stale:
+            refunded += refund_call(conn, user_id, call_id, "refunded by sweep: the process making the call died", now)
+    if refunded:
+        log.info("refunded %d stale AI reservation(s)", refunded)
+    return refunded
+
+
+# --- the guard ------------------------------------------------------------------------
+
+
+def _context_for(ctx: Context, user: str) -> Context:
+    """A context for another user sharing this one's database and cache (the daemon's batch)."""
+    if user == ctx.user:
+        return ctx
+    ctx.db, ctx.cache  # noqa: B018 - open them once here so the copy shares them
+    other = copy.copy(ctx)
+    other.user = user
+    return other
+
+
+def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answer:
+    settings = ctx.settings
+    provider = provider_for(settings)
+    shown_question = question if question is not None else INSIGHT_QUESTION
+    sweep_stale_reservations(ctx)
+
+    if isinstance(provider, OfflineProvider):
+        figures = financial_picture(ctx)
+        return Answer(
+            question=shown_question,
+            text=provider.answer(figures, question),
+            source=provider.name,
+            model=provider.model,
+            cached=False,
+            tokens_in=0,
+            tokens_out=0,
+            cost_micro_usd=0,
+            quota=read_status(ctx, ctx.user),
+            figures=figures,
+        )
+
+    assert isinstance(provider, OpenAIProvider)
+    if not settings.api_key():
+        # Before any reservation: nothing to refund. (Local servers such as Ollama take any key.)
+        raise AdvisorUnavailable(
+            "AI advisor unavailable: ai.provider is openai but no API key is set: set OPENAI_API_KEY "
+            "(any value for a local server such as Ollama), or use ai.provider = offline"
+        )
+    model = provider.model
+    generation = _generation(ctx)
+    key_parts = (
+        kind,
+        provider.name,
+        settings.base_url() or "",
+        model,
+        PROMPT_VERSION,
+        ctx.today().strftime("%Y-%m"),
+        normalize_question(question) if question is not None else "",
+    )
+
+    # 1. The answer cache: a hit is free (no quota, no AI call), but it is written to the ledger.
+    if not fresh:
+        hit = ctx.cache.get("ai", ctx.user, generation, *key_parts)
+        if hit is not None and isinstance(hit.value, dict) and isinstance(hit.value.get("text"), str):
+            status = _record_cache_hit(ctx, kind, provider.name, model)
+            value = hit.value
+            return Answer(
+                question=shown_question,
+                text=value["text"],
+                source=provider.name,
+                model=str(value.get("model") or model),
+                cached=True,
+                tokens_in=0,
+                tokens_out=0,
+                cost_micro_usd=0,
+                quota=status,
+                figures=value.get("figures") or {},
+            )
+
+    figures = financial_picture(ctx)
+    messages = build_messages(figures, question)
+
+    # 2. Reserve the user's quota (asks only) and the global limit, atomically.
+    call_id, status, reserved_generation = _reserve(ctx, kind, provider.name, model)
+    if reserved_generation[1:] == generation[1:]:
+        # Same data as the figures were built from; the id is known now even for a user created
+        # by this very reservation, so the next ask (which reads the id) finds the answer.
+        generation = reserved_generation
+
+    # 3. The provider call: the SDK does the retries and the timeouts.
+    started = time.perf_counter()
+    try:
+        completion = provider.complete(messages)
+    except ProviderFailure as failure:
+        _refund(ctx, call_id, failure.reason)
+        raise AdvisorUnavailable(f"AI advisor unavailable: {failure.reason} (not counted against your quota)") from None
+    except BaseException:
+        _refund(ctx, call_id, "interrupted")
+        raise
+    latency_ms = int((time.perf_counter() - started) * 1000)
+
+    # 4. Success: the ledger row, then the cache.
+    cost = estimate_cost_micro_usd(
+        settings["ai.prices"], completion.model, model, completion.tokens_in, completion.tokens_out
+    )
+    _finish(ctx, call_id, completion, cost, latency_ms)
+    ctx.cache.put(
+        "ai",
+        ctx.user,
+        generation,
+        *key_parts,
+        value={
+            "text": completion.text,
+            "model": completion.model,
+            "figures": figures,
+            "tokens_in": completion.tokens_in,
+            "tokens_out": completion.tokens_out,
+            "cost_micro_usd": cost,
+        },
+    )
+    return Answer(
+        question=shown_question,
+        text=completion.text,
+        source=provider.name,
+        model=completion.model,
+        cached=False,
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        cost_micro_usd=cost,
+        quota=status,
+        figures=figures,
+    )
+
+
+def _generation(ctx: Context) -> list[int | None]:
+    """The user's id and data and portfolio generations: any write bumps one, so cached answers stop
+    matching (the id too: a user removed and created again starts from generation 0)."""
+    from finbuddy.db.users import versions
+
+    with ctx.db.read() as conn:
+        found = versions(conn, ctx.user)
+    return [None, 0, 0] if found is None else list(found)
+
+
+def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, QuotaStatus, list[int | None]]:
+    """One write transaction: take one of the user's calls (asks only; `INSERT … ON CONFLICT DO UPDATE
+    … WHERE used < limit RETURNING used`), one of the global limit (same statement shape), and write
+    the 'reserved' ledger row. Any refusal rolls all of it back."""
+    from finbuddy.db.advisor import RESERVED, insert_call, take_global_quota, take_user_quota, user_quota_used
+    from finbuddy.db.users import ensure_user, versions
+
+    settings = ctx.settings
+    limit = int(settings["ai.daily_quota"])
+    global_limit = int(settings["ai.global_daily_limit"])
+    day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
+    counts_quota = kind == "ask"
+    call_id = uuid.uuid4().hex
+    with ctx.db.write() as conn:
+        user_id = ensure_user(conn, ctx.user, now)
+        if counts_quota:
+            used = take_user_quota(conn, user_id, day, limit)
+            if used is None:
+                raise QuotaExceeded(user_limit_message(build_status(ctx, ctx.user, limit, 0)))
+        else:
+            used = user_quota_used(conn, user_id, day)
+        used_globally = take_global_quota(conn, gday, global_limit)
+        if used_globally is None:
+            raise QuotaExceeded(global_limit_message(ctx, global_limit))
+        insert_call(
+            conn,
+            user_id=user_id,
+            id=call_id,
+            kind=kind,
+            day=day,
+            global_day=gday,
+            status=RESERVED,
+            counts_quota=1 if counts_quota else 0,
+            provider=provider,
+            model=model[:64],
+            created_at=now,
+        )
+        generation = list(versions(conn, ctx.user))
+    return call_id, build_status(ctx, ctx.user, used, used_globally), generation
+
+
+def _refund(ctx: Context, call_id: str, reason: str) -> None:
+    from finbuddy.db.advisor import refund_call
+    from finbuddy.db.users import find_user_id
+
+    try:
+        with ctx.db.write() as conn:
+            user_id = find_user_id(conn, ctx.user)
+            refund_call(conn, user_id, call_id, reason, ctx.now())
+    except StorageError as exc:
+        # The sweep at the next start refunds it once it is old enough.
+        log.warning("could not refund AI reservation %s now (%s); the next start will", call_id, exc)
+
+
+def _finish(ctx: Context, call_id: str, completion, cost: int, latency_ms: int) -> None:
+    from finbuddy.db.advisor import finish_call
+    from finbuddy.db.users import find_user_id
+
+    with ctx.db.write() as conn:
+        finish_call(
+            conn,
+            find_user_id(conn, ctx.user),
+            call_id,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            cost_micro_usd=cost,
+            latency_ms=latency_ms,
+            model=completion.model,
+            now=ctx.now(),
+        )
+
+
+def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> QuotaStatus:
+    from finbuddy.db.advisor import CACHE_HIT, global_used, insert_call, user_quota_used
+    from finbuddy.db.users import ensure_user
+
+    day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
+    with ctx.db.write() as conn:
+        user_id = ensure_user(conn, ctx.user, now)
+        insert_call(
+            conn,
+            user_id=user_id,
+            id=uuid.uuid4().hex,
+            kind=kind,
+            day=day,
+            global_day=gday,
+            status=CACHE_HIT,
+            counts_quota=0,
+            provider=provider,
+            model=model[:64],
+            created_at=now,
+            finished_at=now,
+            latency_ms=0,
+        )
+        used = user_quota_used(conn, user_id, day)
+        used_globally = global_used(conn, gday)
+    return build_status(ctx, ctx.user, used, used_globally)
+
+
+def estimate_cost_micro_usd(
+    prices: dict[str, dict[str, float]], served_model: str, configured_model: str, tokens_in: int, tokens_out: int
+) -> int:
+    """Prices are USD per million tokens, so tokens × price is micro-USD. Unknown models cost 0 (shown as such).
+    A dated model name ("gpt-4o-mini-2024-07-18") uses the price of the longest configured prefix."""
+    entry = prices.get(served_model) or prices.get(configured_model)
+    if entry is None:
+        candidates = [name for name in prices if served_model.startswith(name) or configured_model.startswith(name)]
+        if candidates:
+            entry = prices[max(candidates, key=len)]
+    if entry is None:
+        return 0
+    return round(tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0)))

@@ -1,0 +1,107 @@
+"""The daily AI quota: which day a call counts against, when it resets, and how much is left."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from finbuddy.clock import next_local_midnight
+from finbuddy.context import Context
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    user: str
+    used: int
+    limit: int
+    remaining: int
+    resets_at: dt.datetime
+    global_used: int
+    global_limit: int
+
+    @property
+    def global_remaining(self) -> int:
+        return max(0, self.global_limit - self.global_used)
+
+    def to_json(self) -> dict[str, Any]:
+        """SPEC.md's quota shape."""
+        return {
+            "user": self.user,
+            "used": self.used,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "resets_at": self.resets_at.isoformat(),
+            "global": {"used": self.global_used, "limit": self.global_limit},
+        }
+
+    def short_json(self) -> dict[str, Any]:
+        """The `quota` object inside SPEC.md's ask shape."""
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "resets_at": self.resets_at.isoformat(),
+        }
+
+
+def quota_day(ctx: Context) -> dt.date:
+    """The calendar day in user.timezone: the per-user quota resets at local midnight."""
+    return ctx.today()
+
+
+def global_day(ctx: Context) -> dt.date:
+    """The global limit counts UTC days, the same for every user whatever their zone."""
+    return ctx.now().astimezone(dt.UTC).date()
+
+
+def resets_at(ctx: Context, day: dt.date) -> dt.datetime:
+    return next_local_midnight(day, ctx.zone)
+
+
+def global_resets_at(ctx: Context) -> dt.datetime:
+    return next_local_midnight(global_day(ctx), dt.UTC)
+
+
+def build_status(ctx: Context, user: str, used: int, global_used: int) -> QuotaStatus:
+    limit = int(ctx.settings["ai.daily_quota"])
+    day = quota_day(ctx)
+    return QuotaStatus(
+        user=user,
+        used=used,
+        limit=limit,
+        remaining=max(0, limit - used),
+        resets_at=resets_at(ctx, day),
+        global_used=global_used,
+        global_limit=int(ctx.settings["ai.global_daily_limit"]),
+    )
+
+
+def read_status(ctx: Context, user: str) -> QuotaStatus:
+    """The user's quota for today, read in one transaction."""
+    from finbuddy.db.advisor import global_used, user_quota_used
+    from finbuddy.db.users import find_user_id
+
+    with ctx.db.read() as conn:
+        user_id = find_user_id(conn, user)
+        used = user_quota_used(conn, user_id, quota_day(ctx))
+        used_globally = global_used(conn, global_day(ctx))
+    return build_status(ctx, user, used, used_globally)
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+def user_limit_message(status: QuotaStatus) -> str:
+    return (
+        f"Daily AI limit reached ({status.limit}/{status.limit}), resets at {_when(status.resets_at)}; "
+        "cached answers and the offline advisor (FINBUDDY_AI_PROVIDER=offline) still work"
+    )
+
+
+def global_limit_message(ctx: Context, limit: int) -> str:
+    return (
+        f"Global daily AI limit reached ({limit}/{limit} calls for all users), "
+        f"resets at {_when(global_resets_at(ctx))}; cached answers and the offline advisor still work"
+    )

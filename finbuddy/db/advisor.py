@@ -1,0 +1,200 @@
+"""Advisor queries: atomic quota reservations, refunds, the usage ledger and its daily aggregates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota, users
+
+RESERVED, SUCCEEDED, REFUNDED, CACHE_HIT = "reserved", "succeeded", "refunded", "cache_hit"
+
+
+def _insert(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def take_user_quota(conn: Connection, user_id: int, day: dt.date, limit: int) -> int | None:
+    """Count one call against (user, day) unless `limit` calls are already counted: one atomic
+    statement, so racing processes can never both take the last call. Returns the new count, or None."""
+    if limit <= 0:
+        return None
+    insert = _insert(conn)
+    stmt = insert(ai_quota).values(user_id=user_id, day=day, used=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id", "day"],
+        set_={"used": ai_quota.c.used + 1},
+        where=ai_quota.c.used < limit,
+    ).returning(ai_quota.c.used)
+    return conn.execute(stmt).scalar()
+
+
+def take_global_quota(conn: Connection, day: dt.date, limit: int) -> int | None:
+    """Count one call against the global daily limit (same single-statement rule). Returns the new count, or None."""
+    if limit <= 0:
+        return None
+    insert = _insert(conn)
+    stmt = insert(ai_global_usage).values(day=day, used=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day"],
+        set_={"used": ai_global_usage.c.used + 1},
+        where=ai_global_usage.c.used < limit,
+    ).returning(ai_global_usage.c.used)
+    return conn.execute(stmt).scalar()
+
+
+def insert_call(conn: Connection, **values) -> None:
+    conn.execute(sa.insert(ai_calls).values(**values))
+
+
+def finish_call(
+    conn: Connection,
+    user_id: int,
+    call_id: str,
+    *,
+    tokens_in: int,
+    tokens_out: int,
+    cost_micro_usd: int,
+    latency_ms: int,
+    model: str,
+    now: dt.datetime,
+) -> bool:
+    """reserved → succeeded. If a sweep refunded the reservation meanwhile, the call did happen:
+    mark it succeeded and count it again (without a limit: it is already spent)."""
+    values = dict(
+        status=SUCCEEDED,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_micro_usd=cost_micro_usd,
+        latency_ms=latency_ms,
+        model=model[:64],
+        finished_at=now,
+        error=None,
+    )
+    key = (ai_calls.c.user_id == user_id) & (ai_calls.c.id == call_id)
+    done = conn.execute(sa.update(ai_calls).where(key, ai_calls.c.status == RESERVED).values(**values)).rowcount
+    if done:
+        return True
+    row = conn.execute(
+        sa.update(ai_calls)
+        .where(key, ai_calls.c.status == REFUNDED)
+        .values(**values)
+        .returning(ai_calls.c.day, ai_calls.c.global_day, ai_calls.c.counts_quota)
+    ).first()
+    if row is None:
+        return False
+    if row.counts_quota:
+        conn.execute(
+            sa.update(ai_quota)
+            .where(ai_quota.c.user_id == user_id, ai_quota.c.day == row.day)
+            .values(used=ai_quota.c.used + 1)
+        )
+    conn.execute(
+        sa.update(ai_global_usage)
+        .where(ai_global_usage.c.day == row.global_day)
+        .values(used=ai_global_usage.c.used + 1)
+    )
+    return True
+
+
+def refund_call(conn: Connection, user_id: int, call_id: str, error: str, now: dt.datetime) -> bool:
+    """reserved → refunded, giving the call back to the user's quota and the global limit. Happens once:
+    the status change is the guard, so a second refund (or a sweep racing a refund) changes nothing."""
+    row = conn.execute(
+        sa.update(ai_calls)
+        .where(ai_calls.c.user_id == user_id, ai_calls.c.id == call_id, ai_calls.c.status == RESERVED)
+        .values(status=REFUNDED, error=error[:300], finished_at=now)
+        .returning(ai_calls.c.day, ai_calls.c.global_day, ai_calls.c.counts_quota)
+    ).first()
+    if row is None:
+        return False
+    if row.counts_quota:
+        conn.execute(
+            sa.update(ai_quota)
+            .where(ai_quota.c.user_id == user_id, ai_quota.c.day == row.day, ai_quota.c.used > 0)
+            .values(used=ai_quota.c.used - 1)
+        )
+    conn.execute(
+        sa.update(ai_global_usage)
+        .where(ai_global_usage.c.day == row.global_day, ai_global_usage.c.used > 0)
+        .values(used=ai_global_usage.c.used - 1)
+    )
+    return True
+
+
+def stale_reservations(conn: Connection, older_than: dt.datetime, limit: int = 1000) -> list[tuple[int, str]]:
+    """(user id, call id) of reservations still 'reserved' that were made before `older_than`."""
+    stmt = (
+        sa.select(ai_calls.c.user_id, ai_calls.c.id)
+        .where(ai_calls.c.status == RESERVED, ai_calls.c.created_at < older_than)
+        .order_by(ai_calls.c.created_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+
+def user_quota_used(conn: Connection, user_id: int | None, day: dt.date) -> int:
+    if user_id is None:
+        return 0
+    stmt = sa.select(ai_quota.c.used).where(ai_quota.c.user_id == user_id, ai_quota.c.day == day)
+    return conn.execute(stmt).scalar() or 0
+
+
+def global_used(conn: Connection, day: dt.date) -> int:
+    return conn.execute(sa.select(ai_global_usage.c.used).where(ai_global_usage.c.day == day)).scalar() or 0
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    day: dt.date
+    calls: int
+    failed: int
+    in_flight: int
+    cache_hits: int
+    tokens_in: int
+    tokens_out: int
+    cost_micro_usd: int
+
+
+def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | None) -> list[UsageRow]:
+    """Ledger totals per day in [start, end]: a user's by their quota day, everyone's by the global (UTC) day."""
+    day_col = ai_calls.c.day if user_id is not None else ai_calls.c.global_day
+
+    def count(status: str):
+        return sa.func.sum(sa.case((ai_calls.c.status == status, 1), else_=0))
+
+    def total(column, status: str = SUCCEEDED):
+        return sa.func.sum(sa.case((ai_calls.c.status == status, column), else_=0))
+
+    stmt = (
+        sa.select(
+            day_col.label("day"),
+            count(SUCCEEDED),
+            count(REFUNDED),
+            count(RESERVED),
+            count(CACHE_HIT),
+            total(ai_calls.c.tokens_in),
+            total(ai_calls.c.tokens_out),
+            total(ai_calls.c.cost_micro_usd),
+        )
+        .where(day_col >= start, day_col <= end)
+        .group_by(day_col)
+        .order_by(day_col)
+    )
+    if user_id is not None:
+        stmt = stmt.where(ai_calls.c.user_id == user_id)
+    return [UsageRow(row[0], *(int(value or 0) for value in row[1:])) for row in conn.execute(stmt)]
+
+
+def user_names(conn: Connection, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(user_ids)))
+    return {row[0]: row[1] for row in rows}
