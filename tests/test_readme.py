@@ -46,3 +46,24 @@ def test_readme_tour_commands_exist():
     used = set(re.findall(r"^finbuddy (?:--user \w+ )?([a-z-]+)", text, flags=re.M))
     assert used, "the README shows no commands"
     assert used <= names, used - names
+
+
+def tour_lines() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- tour:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_tour_runs(cli, tmp_path, monkeypatch):
+    """Every command of the README's tour works, in order, in an empty home (offline advisor)."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    lines = tour_lines()
+    assert len(lines) >= 15
+    for line in lines:
+        args = shlex.split(line)
+        assert args[0] == "finbuddy"
+        result = cli(*args[1:])
+        assert result.exit_code == 0, (line, result.stdout, result.stderr)
+    assert (tmp_path / "backup.csv").exists()
