@@ -35,9 +35,7 @@ def _to_decimal(digits: str, text: str, what: str, max_places: int, expected: st
     except InvalidOperation:  # pragma: no cover - the regex admits only decimal literals
         raise ValidationError(f"{what} {_describe(text)} is not valid: expected {expected}") from None
     if "." in cleaned and len(cleaned.split(".", 1)[1]) > max_places:
-        raise ValidationError(
-            f"{what} {_describe(text)} has more than {max_places} decimals: expected {expected}"
-        )
+        raise ValidationError(f"{what} {_describe(text)} has more than {max_places} decimals: expected {expected}")
     return value
 
 

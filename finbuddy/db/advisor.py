@@ -90,17 +90,7 @@ def finish_call(
     ).first()
     if row is None:
         return False
-    if row.counts_quota:
-        conn.execute(
-            sa.update(ai_quota)
-            .where(ai_quota.c.user_id == user_id, ai_quota.c.day == row.day)
-            .values(used=ai_quota.c.used + 1)
-        )
-    conn.execute(
-        sa.update(ai_global_usage)
-        .where(ai_global_usage.c.day == row.global_day)
-        .values(used=ai_global_usage.c.used + 1)
-    )
+    _adjust_counters(conn, user_id, row, +1)
     return True
 
 
@@ -115,18 +105,21 @@ def refund_call(conn: Connection, user_id: int, call_id: str, error: str, now: d
     ).first()
     if row is None:
         return False
-    if row.counts_quota:
-        conn.execute(
-            sa.update(ai_quota)
-            .where(ai_quota.c.user_id == user_id, ai_quota.c.day == row.day, ai_quota.c.used > 0)
-            .values(used=ai_quota.c.used - 1)
-        )
-    conn.execute(
-        sa.update(ai_global_usage)
-        .where(ai_global_usage.c.day == row.global_day, ai_global_usage.c.used > 0)
-        .values(used=ai_global_usage.c.used - 1)
-    )
+    _adjust_counters(conn, user_id, row, -1)
     return True
+
+
+def _adjust_counters(conn: Connection, user_id: int, row, delta: int) -> None:
+    """Count a call again (+1) or give it back (-1) on the user's quota day (if it counts) and the global day.
+    Neither limit applies here: the call already happened or is being returned; counters never go below 0."""
+    quota_where = [ai_quota.c.user_id == user_id, ai_quota.c.day == row.day]
+    global_where = [ai_global_usage.c.day == row.global_day]
+    if delta < 0:
+        quota_where.append(ai_quota.c.used > 0)
+        global_where.append(ai_global_usage.c.used > 0)
+    if row.counts_quota:
+        conn.execute(sa.update(ai_quota).where(*quota_where).values(used=ai_quota.c.used + delta))
+    conn.execute(sa.update(ai_global_usage).where(*global_where).values(used=ai_global_usage.c.used + delta))
 
 
 def stale_reservations(conn: Connection, older_than: dt.datetime, limit: int = 1000) -> list[tuple[int, str]]:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.records import RECORD_COLUMNS
 from finbuddy.db.tables import records, users
 
 _EXISTING = (
@@ -85,18 +86,6 @@ class RecordInserter:
 
 def stream_records(conn: Connection, user_id: int, batch: int = 2000) -> Iterator[sa.Row]:
     """The user's records oldest first, fetched in batches (server-side cursor on PostgreSQL)."""
-    stmt = (
-        sa.select(
-            records.c.id,
-            records.c.kind,
-            records.c.amount_cents,
-            records.c.expense_date,
-            records.c.category,
-            records.c.merchant,
-            records.c.note,
-        )
-        .where(records.c.user_id == user_id)
-        .order_by(records.c.expense_date, records.c.id)
-    )
+    stmt = sa.select(*RECORD_COLUMNS).where(records.c.user_id == user_id).order_by(records.c.expense_date, records.c.id)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
     yield from result

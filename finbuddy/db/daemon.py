@@ -127,6 +127,16 @@ def claim_insight(
     return conn.execute(stmt).scalar()
 
 
+def _our_claim(user_id: int, day: dt.date, worker: str):
+    """The insight row this worker claimed and still holds (a stale claim retaken by another is not ours)."""
+    return sa.and_(
+        insights.c.user_id == user_id,
+        insights.c.day == day,
+        insights.c.status == "claimed",
+        insights.c.claimed_by == worker,
+    )
+
+
 def finish_insight(
     conn: Connection,
     user_id: int,
@@ -141,12 +151,7 @@ def finish_insight(
     """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken)."""
     stmt = (
         sa.update(insights)
-        .where(
-            insights.c.user_id == user_id,
-            insights.c.day == day,
-            insights.c.status == "claimed",
-            insights.c.claimed_by == worker,
-        )
+        .where(_our_claim(user_id, day, worker))
         .values(
             status="done",
             text=text,
@@ -173,16 +178,7 @@ def fail_insight(
     values: dict[str, Any] = {"status": "failed", "error": error[:ERROR_LENGTH], "updated_at": now}
     if not count_attempt:
         values["attempts"] = insights.c.attempts - 1
-    stmt = (
-        sa.update(insights)
-        .where(
-            insights.c.user_id == user_id,
-            insights.c.day == day,
-            insights.c.status == "claimed",
-            insights.c.claimed_by == worker,
-        )
-        .values(**values)
-    )
+    stmt = sa.update(insights).where(_our_claim(user_id, day, worker)).values(**values)
     return conn.execute(stmt).rowcount == 1
 
 

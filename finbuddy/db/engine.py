@@ -161,16 +161,22 @@ class Database:
     # --- transactions -----------------------------------------------------------
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite): committed on success, rolled back on any error."""
-        self.ensure_schema()
+    def _transaction(self, engine: Engine, write: bool, failure: str) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(**{_WRITE_OPTION: True})
+            with engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(**{_WRITE_OPTION: True})
                 with conn.begin():
                     yield conn
         except DBAPIError as exc:
-            raise StorageError(f"database error on {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+            raise StorageError(f"{failure} {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite): committed on success, rolled back on any error."""
+        self.ensure_schema()
+        with self._transaction(self.engine, True, "database error on") as conn:
+            yield conn
 
     @contextmanager
     def read(self, reporting: bool = False) -> Iterator[Connection]:
@@ -181,23 +187,14 @@ class Database:
             if self._reporting_engine is None:
                 self._reporting_engine = create_engine(self.reporting_url)
             engine = self._reporting_engine
-        try:
-            with engine.connect() as conn:
-                with conn.begin():
-                    yield conn
-        except DBAPIError as exc:
-            raise StorageError(f"database error on {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+        with self._transaction(engine, False, "database error on") as conn:
+            yield conn
 
     @contextmanager
     def raw_write(self) -> Iterator[Connection]:
         """A write transaction without the schema check (used by migrations themselves)."""
-        try:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(**{_WRITE_OPTION: True})
-                with conn.begin():
-                    yield conn
-        except DBAPIError as exc:
-            raise StorageError(f"cannot migrate database {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+        with self._transaction(self.engine, True, "cannot migrate database") as conn:
+            yield conn
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

@@ -23,9 +23,7 @@ RECORD_COLUMNS = (
 
 
 def insert_record(conn: Connection, user_id: int, record_id: int, values: Mapping[str, Any], now: dt.datetime) -> None:
-    conn.execute(
-        sa.insert(records).values(user_id=user_id, id=record_id, created_at=now, updated_at=now, **values)
-    )
+    conn.execute(sa.insert(records).values(user_id=user_id, id=record_id, created_at=now, updated_at=now, **values))
 
 
 def get_record(conn: Connection, user_id: int, record_id: int) -> RowMapping | None:
@@ -58,9 +56,7 @@ def find_records(conn: Connection, user_id: int, **filters: Any) -> list[RowMapp
     return list(conn.execute(select_records(user_id, **filters)).mappings())
 
 
-def update_record(
-    conn: Connection, user_id: int, record_id: int, changes: Mapping[str, Any], now: dt.datetime
-) -> bool:
+def update_record(conn: Connection, user_id: int, record_id: int, changes: Mapping[str, Any], now: dt.datetime) -> bool:
     stmt = (
         sa.update(records)
         .where(records.c.user_id == user_id, records.c.id == record_id)

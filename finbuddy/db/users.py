@@ -49,9 +49,7 @@ def bump_data_version(conn: Connection, user_id: int) -> None:
 
 def bump_portfolio_version(conn: Connection, user_id: int) -> None:
     """Invalidate the user's cached portfolio and AI answers (same transaction as the write)."""
-    conn.execute(
-        sa.update(users).where(users.c.id == user_id).values(portfolio_version=users.c.portfolio_version + 1)
-    )
+    conn.execute(sa.update(users).where(users.c.id == user_id).values(portfolio_version=users.c.portfolio_version + 1))
 
 
 def versions(conn: Connection, name: str) -> tuple[int, int, int] | None:

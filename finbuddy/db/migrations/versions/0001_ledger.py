@@ -40,9 +40,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_cents > 0", name=op.f("ck_records_amount_positive")),
         sa.CheckConstraint("kind IN ('expense', 'income')", name=op.f("ck_records_kind")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_records_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_records_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_records")),
     )
     op.create_index("ix_records_user_date", "records", ["user_id", "expense_date", "id"])
@@ -55,9 +53,7 @@ def upgrade() -> None:
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_cents > 0", name=op.f("ck_budgets_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_budgets_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_budgets_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "category", name=op.f("pk_budgets")),
     )
 

@@ -23,9 +23,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("quantity_e8 > 0", name=op.f("ck_holdings_quantity_positive")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_holdings_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_holdings_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "ticker", name=op.f("pk_holdings")),
     )
     op.create_table(
