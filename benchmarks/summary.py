@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -286,6 +287,10 @@ def write_csv(path: Path, rows: int) -> list[tuple]:
     return data
 
 
+def _fingerprint(index: int, day: str, amount: str) -> str:
+    return hashlib.sha256(f"raw|{index}|{day}|{amount}".encode()).hexdigest()
+
+
 def import_throughput(work: Path, rows: int) -> dict:
     """`finbuddy import FILE.csv --json` (a fresh SQLite home) against a raw sqlite3 executemany of the same rows."""
     from finbuddy.db import Database
@@ -298,7 +303,9 @@ def import_throughput(work: Path, rows: int) -> dict:
     csv_file = work / "bank.csv"
     data = write_csv(csv_file, rows)
 
-    # the raw floor: same schema (indexes included), one transaction, executemany
+    # the raw floor: same schema (indexes included), one transaction, executemany, and fingerprints of
+    # the same kind as the import's (random 64-hex-digit SHA-256, not sequential: they scatter over the
+    # unique index exactly as the imported rows' do)
     raw_db = work / "raw.db"
     upgrade(Database(f"sqlite:///{raw_db}"))
     conn = sqlite3.connect(raw_db, isolation_level=None)
@@ -312,7 +319,7 @@ def import_throughput(work: Path, rows: int) -> dict:
         "INSERT INTO records (user_id, id, kind, amount_cents, expense_date, category, merchant, note, "
         "fingerprint, created_at, updated_at) VALUES (1, ?, 'expense', ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (i + 1, int(amount.replace(".", "")), day, category, merchant, note, f"fp{i}", now, now)
+            (i + 1, int(amount.replace(".", "")), day, category, merchant, note, _fingerprint(i, day, amount), now, now)
             for i, (day, amount, category, merchant, note) in enumerate(data)
         ),
     )
