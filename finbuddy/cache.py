@@ -119,11 +119,13 @@ class DiskCacheBackend:
 
     def __init__(self, directory: Path, timeout: float = 1.0) -> None:
         self.directory = directory
-        if not directory.exists():
+        try:
             directory.mkdir(parents=True, mode=0o700)
             os.chmod(directory, 0o700)  # whatever the umask
-        elif not directory.is_dir():
-            raise CorruptCache(f"{directory} is not a directory")
+        except FileExistsError:
+            # Ours already (perhaps made a moment ago by a concurrent first run), or a file in the way.
+            if not directory.is_dir():
+                raise CorruptCache(f"{directory} is not a directory") from None
         db_file = directory / self.DB_NAME
         if not db_file.exists():
             # Create the file ourselves so that it (and SQLite's -wal/-shm, which copy its

@@ -34,8 +34,8 @@ def sqlite_path(url: str) -> Path | None:
 
 def _prepare_sqlite_file(path: Path) -> None:
     """Create the directory (0700) and the database file (0600) before SQLite does, with the right modes."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+    # exist_ok: another process's first run may create it between our check and our mkdir.
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
