@@ -222,7 +222,7 @@ class Cache:
         self._warn_once(f"cache {what} failed ({type(exc).__name__}: {detail}); answering from the database")
 
     def _open(self) -> CacheBackend | None:
-        if self._broken:
+        if self._broken or self._opener is None:  # no opener means broken from the start
             return None
         if self._backend is not None:
             return self._backend

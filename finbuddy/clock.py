@@ -43,7 +43,7 @@ class Clock:
         return self.local_now(zone).date()
 
 
-def next_local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+def next_local_midnight(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
     """The instant the local day after `day` starts in `zone` (aware, in that zone)."""
     following = day + dt.timedelta(days=1)
     return dt.datetime.combine(following, dt.time(0, 0), tzinfo=zone)

@@ -290,7 +290,9 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
             model=model[:64],
             created_at=now,
         )
-        generation = list(versions(conn, ctx.user))
+        found = versions(conn, ctx.user)
+        assert found is not None  # ensure_user created the user in this transaction
+        generation: list[int | None] = list(found)
     return call_id, build_status(ctx, ctx.user, used, used_globally), generation
 
 

@@ -83,7 +83,8 @@ def offline_answer(figures: dict[str, Any], question: str | None) -> str:
     value = _d(portfolio.get("total_value")) if portfolio else Decimal(0)
     months = (value / monthly_spend) if monthly_spend else None
     if portfolio:
-        top = (table_records(portfolio.get("holdings")) or [None])[0]
+        holdings = table_records(portfolio.get("holdings"))
+        top = holdings[0] if holdings else None
         if months is not None:
             lines.append(
                 f"- Your portfolio ({_fmt(value)} {currency}) equals about {months:.1f} months of spending "

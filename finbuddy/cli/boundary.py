@@ -75,7 +75,8 @@ def _install_fast_coercion() -> None:
             pass
         return typer_get_runtime_param(self)
 
-    core._TyperParameter.get_runtime_param = get_runtime_param
+    # A deliberate patch of Typer internals: mypy forbids assigning to a method.
+    core._TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
 
 
 def invoke(argv: list[str]) -> int:
@@ -103,12 +104,12 @@ def invoke(argv: list[str]) -> int:
     except typer.TyperException as exc:
         # Click-level usage errors: unknown option, missing argument, bad choice.
         code = getattr(exc, "exit_code", 2)
-        if exc.__class__.__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
-            sys.stdout.write(exc.ctx.get_help() + "\n")
+        ctx = getattr(exc, "ctx", None)
+        if exc.__class__.__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")
             return 0
         message = exc.format_message() or "invalid command line"
         hint = ""
-        ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             hint = f" (see `{ctx.command_path} --help`)"
         emit_error(UsageError.kind, message + hint, invocation.json_mode)

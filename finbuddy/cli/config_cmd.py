@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +17,7 @@ config_app = typer.Typer(help="Show, locate or create the configuration.", no_ar
 def show(json_: JsonOption = False) -> None:
     """Print the effective settings (the API key masked) and where each came from."""
     settings = state.current().settings
-    data = {
+    data: dict[str, Any] = {
         "config_file": str(settings.paths.config_file),
         "settings": settings.masked(),
         "sources": {dotted: source for dotted, source in settings.sources.items() if source != "default"},

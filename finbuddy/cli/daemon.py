@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 daemon_app = typer.Typer(
     help="The background daemon: daily AI insights for every user, cache upkeep, and refunds of dead reservations.",
@@ -25,8 +28,8 @@ class RichBatchProgress:
         self.console = console
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,6 +51,7 @@ class RichBatchProgress:
         with self.lock:
             self.counts[outcome] = self.counts.get(outcome, 0) + count
             status = " · ".join(f"{name} {n}" for name, n in sorted(self.counts.items()))
+        assert self.task is not None  # added by start() with the bar
         self.progress.update(self.task, advance=count, status=status)
 
     def close(self) -> None:
@@ -74,7 +78,7 @@ def run(
 
     ctx = state.current().context
     stop = threading.Event()
-    handler = None
+    handler: logging.Handler | None = None
     progress_for = None
     if not detached:
         from finbuddy.cli.output import console

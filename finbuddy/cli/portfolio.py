@@ -146,7 +146,8 @@ def _render(portfolio, ctx) -> None:
         ]
         table.add_row(*cells)
     table.add_section()
-    totals = [Text("total", style="bold"), "", "", ""] + ([""] if stale else [])
+    totals: list[Text | str] = [Text("total", style="bold"), "", "", ""]
+    totals += [""] if stale else []
     totals += [Text(_money(portfolio.total_value_cents), style="bold"), gain_text(portfolio.total_gain_cents), ""]
     table.add_row(*totals)
     out = console()

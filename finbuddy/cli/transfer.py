@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,13 +14,16 @@ from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
 from finbuddy.errors import ValidationError
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 
 class _ProgressBar:
     """A Rich progress bar on stderr, started only once a file proves large (the first callback)."""
 
     def __init__(self) -> None:
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, phase: str, done: int, total: int | None) -> None:
         if self._progress is None:
@@ -38,6 +41,7 @@ class _ProgressBar:
             )
             self._progress.start()
             self._task = self._progress.add_task(phase, total=total)
+        assert self._task is not None  # added together with the bar
         self._progress.update(self._task, description=phase, completed=done, total=total)
 
     def stop(self) -> None:
@@ -147,6 +151,7 @@ def export(
             raise ValidationError("--json without --output prints the JSON export: drop --format csv or add --output")
         run_export(ctx, sys.stdout, fmt)
         return
+    assert output is not None  # None means stdout, handled above
     handle, temp = _open_output(output, force)
     try:
         with handle:

@@ -192,7 +192,9 @@ def run_insight_batch(
     from finbuddy.db import daemon as q
 
     if generate is None:
-        from finbuddy.advisor import generate_insight as generate
+        from finbuddy.advisor import generate_insight
+
+        generate = generate_insight
     stop = stop or threading.Event()
     started = time.monotonic()
     settings = ctx.settings

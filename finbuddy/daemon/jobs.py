@@ -67,6 +67,7 @@ class Daily:
         if self.is_due(run, now, zone):
             return now
         if _backing_off(run, now):
+            assert run is not None and run.last_finished_at is not None  # _backing_off checked both
             return run.last_finished_at + RETRY_DELAY
         return self.next_slot_after(now, zone, run.last_day if run is not None else None)
 
@@ -91,6 +92,7 @@ class Every:
     def next_run(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
         if self.is_due(run, now, zone):
             return now
+        assert run is not None and run.last_finished_at is not None  # is_due is True without a finished run
         if _backing_off(run, now):
             return run.last_finished_at + RETRY_DELAY
         return run.last_finished_at + self.interval

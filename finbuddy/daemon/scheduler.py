@@ -55,6 +55,7 @@ class ClockedJob(schedule.Job):
                 day += dt.timedelta(days=1)
             self.next_run = candidate.astimezone(dt.UTC)
         else:
+            assert self.unit is not None, "set by the builder (.seconds, .minutes, ...) before scheduling"
             self.next_run = now + dt.timedelta(**{self.unit: self.interval})
 
 

@@ -8,17 +8,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.engine import dialect_insert
 from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota, users
 
 RESERVED, SUCCEEDED, REFUNDED, CACHE_HIT = "reserved", "succeeded", "refunded", "cache_hit"
-
-
-def _insert(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def take_user_quota(conn: Connection, user_id: int, day: dt.date, limit: int) -> int | None:
@@ -26,7 +19,7 @@ def take_user_quota(conn: Connection, user_id: int, day: dt.date, limit: int) ->
     statement, so racing processes can never both take the last call. Returns the new count, or None."""
     if limit <= 0:
         return None
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     stmt = insert(ai_quota).values(user_id=user_id, day=day, used=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=["user_id", "day"],
@@ -40,7 +33,7 @@ def take_global_quota(conn: Connection, day: dt.date, limit: int) -> int | None:
     """Count one call against the global daily limit (same single-statement rule). Returns the new count, or None."""
     if limit <= 0:
         return None
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     stmt = insert(ai_global_usage).values(day=day, used=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=["day"],
@@ -56,7 +49,7 @@ def insert_call(conn: Connection, **values) -> None:
 
 def finish_call(
     conn: Connection,
-    user_id: int,
+    user_id: int | None,
     call_id: str,
     *,
     tokens_in: int,
@@ -67,7 +60,7 @@ def finish_call(
     now: dt.datetime,
 ) -> bool:
     """reserved → succeeded. If a sweep refunded the reservation meanwhile, the call did happen:
-    mark it succeeded and count it again (without a limit: it is already spent)."""
+    mark it succeeded and count it again (without a limit: it is already spent). A None user_id matches no call."""
     values = dict(
         status=SUCCEEDED,
         tokens_in=tokens_in,
@@ -94,9 +87,10 @@ def finish_call(
     return True
 
 
-def refund_call(conn: Connection, user_id: int, call_id: str, error: str, now: dt.datetime) -> bool:
+def refund_call(conn: Connection, user_id: int | None, call_id: str, error: str, now: dt.datetime) -> bool:
     """reserved → refunded, giving the call back to the user's quota and the global limit. Happens once:
-    the status change is the guard, so a second refund (or a sweep racing a refund) changes nothing."""
+    the status change is the guard, so a second refund (or a sweep racing a refund) changes nothing.
+    A None user_id matches no call."""
     row = conn.execute(
         sa.update(ai_calls)
         .where(ai_calls.c.user_id == user_id, ai_calls.c.id == call_id, ai_calls.c.status == RESERVED)
@@ -109,7 +103,7 @@ def refund_call(conn: Connection, user_id: int, call_id: str, error: str, now: d
     return True
 
 
-def _adjust_counters(conn: Connection, user_id: int, row, delta: int) -> None:
+def _adjust_counters(conn: Connection, user_id: int | None, row, delta: int) -> None:
     """Count a call again (+1) or give it back (-1) on the user's quota day (if it counts) and the global day.
     Neither limit applies here: the call already happened or is being returned; counters never go below 0."""
     quota_where = [ai_quota.c.user_id == user_id, ai_quota.c.day == row.day]

@@ -7,14 +7,12 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.engine import dialect_insert
 from finbuddy.db.tables import budgets
 
 
 def upsert_budget(conn: Connection, user_id: int, category: str, amount_cents: int, now: dt.datetime) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     stmt = insert(budgets).values(user_id=user_id, category=category, amount_cents=amount_cents, updated_at=now)
     stmt = stmt.on_conflict_do_update(
         index_elements=["user_id", "category"],

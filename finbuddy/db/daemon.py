@@ -10,17 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.engine import dialect_insert
 from finbuddy.db.tables import holdings, insights, job_runs, records, users
 
 ERROR_LENGTH = 300
-
-
-def _insert(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -96,7 +89,7 @@ def claim_insight(
     or is 'claimed' by an owner known to be dead (`dead_owner`, compared and swapped) or since before
     `stale_before` (longer ago than any call can take). A 'done' row is never touched.
     """
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     stmt = insert(insights).values(
         user_id=user_id,
         day=day,
@@ -248,7 +241,7 @@ def read_job_runs(conn: Connection) -> dict[str, JobRun]:
 
 
 def record_job_start(conn: Connection, job: str, now: dt.datetime) -> None:
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     stmt = insert(job_runs).values(job=job, last_started_at=now, last_status="running")
     stmt = stmt.on_conflict_do_update(
         index_elements=[job_runs.c.job],
@@ -261,7 +254,7 @@ def record_job_end(
     conn: Connection, job: str, now: dt.datetime, status: str, result: Any, completed_day: dt.date | None
 ) -> None:
     """The outcome of a run; `completed_day` (the local day it completed for) is kept unless given."""
-    insert = _insert(conn)
+    insert = dialect_insert(conn)
     encoded = json.dumps(result, ensure_ascii=False, default=str)
     values: dict[str, Any] = {
         "job": job,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -103,6 +104,17 @@ def create_engine(url: str) -> Engine:
             pool_pre_ping=True,
         )
     raise StorageError(f"database URL {mask_url(url)!r} is not supported: expected sqlite:/// or postgresql+psycopg://")
+
+
+def dialect_insert(conn: Connection) -> Callable[..., Any]:
+    """The backend's own `insert` construct: both build the same INSERT ... ON CONFLICT statements."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def describe_db_error(exc: BaseException) -> str:

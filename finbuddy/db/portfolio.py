@@ -8,15 +8,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.engine import dialect_insert
 from finbuddy.db.tables import holdings, prices
-
-
-def _insert(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def get_holding(conn: Connection, user_id: int, ticker: str) -> tuple[int, int | None] | None:
@@ -32,7 +25,7 @@ def get_holding(conn: Connection, user_id: int, ticker: str) -> tuple[int, int |
 def upsert_holding(
     conn: Connection, user_id: int, ticker: str, quantity_e8: int, cost_micros: int | None, now: dt.datetime
 ) -> None:
-    stmt = _insert(conn)(holdings).values(
+    stmt = dialect_insert(conn)(holdings).values(
         user_id=user_id, ticker=ticker, quantity_e8=quantity_e8, cost_micros=cost_micros, created_at=now, updated_at=now
     )
     stmt = stmt.on_conflict_do_update(
@@ -61,7 +54,7 @@ def upsert_prices(
     ]
     if not rows:
         return 0
-    stmt = _insert(conn)(prices)
+    stmt = dialect_insert(conn)(prices)
     stmt = stmt.on_conflict_do_update(
         index_elements=["user_id", "ticker"],
         set_={

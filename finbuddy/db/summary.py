@@ -91,6 +91,7 @@ def month_aggregates(
 
 def compiled_sql(stmt: sa.Select, dialect: str) -> str:
     """The statement as literal SQL for `dialect` (benchmarks run it through the raw driver)."""
+    target: sa.engine.Dialect
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 

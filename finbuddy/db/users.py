@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from finbuddy.db.engine import dialect_insert
 from finbuddy.db.tables import users
 
 
@@ -19,12 +20,11 @@ def ensure_user(conn: Connection, name: str, now: dt.datetime) -> int:
     user_id = find_user_id(conn, name)
     if user_id is not None:
         return user_id
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(conn)
     conn.execute(insert(users).values(name=name, created_at=now).on_conflict_do_nothing(index_elements=["name"]))
-    return find_user_id(conn, name)
+    user_id = find_user_id(conn, name)
+    assert user_id is not None  # inserted just above, or by a concurrent writer that won the conflict
+    return user_id
 
 
 def allocate_record_ids(conn: Connection, user_id: int, count: int) -> int:

@@ -53,7 +53,7 @@ def remove_budget(ctx: Context, category: str) -> Budget:
     with ctx.db.write() as conn:
         user_id = find_user_id(conn, ctx.user)
         existing = dict(query(conn, user_id)) if user_id is not None else {}
-        if wanted not in existing:
+        if user_id is None or wanted not in existing:
             raise NotFound(f"no budget for category {wanted!r} (user {ctx.user!r})")
         delete_budget(conn, user_id, wanted)
         bump_data_version(conn, user_id)

@@ -200,9 +200,9 @@ def _layout(header: list[str], mapping: dict[str, str], label: str) -> _Layout:
     for index, name in enumerate(names):
         if index in claimed:
             continue
-        target = HEADER_ALIASES.get(_header_key(name))
-        if target is not None and target not in positions:
-            positions[target] = index
+        alias = HEADER_ALIASES.get(_header_key(name))
+        if alias is not None and alias not in positions:
+            positions[alias] = index
             claimed.add(index)
     ignored = [name for i, name in enumerate(names) if i not in positions.values() and name]
     if "date" not in positions:
@@ -383,7 +383,7 @@ class _RepeatFilter:
 
     def add(self, texts: list[str]) -> None:
         seen = False
-        positions = []
+        positions: list[int] = []
         for text in texts:
             h = hash(text) & 0xFFFFFFFFFFFFFFFF
             h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
@@ -579,11 +579,13 @@ def _write(ctx, path, label, delimiter, layout, order, repeats, total, dry_run, 
         inserter = None if dry_run else RecordInserter(conn)
         for chunk in _chunks(rows, chunk_rows):
             if check:
+                assert user_id is not None  # check is only set for an existing user
                 known = existing_fingerprints(conn, user_id, [r["fingerprint"] for r in chunk])
                 if known:
                     duplicates += sum(1 for r in chunk if r["fingerprint"] in known)
                     chunk = [r for r in chunk if r["fingerprint"] not in known]
             if chunk and not dry_run:
+                assert user_id is not None and inserter is not None  # both set above for every real import
                 first = allocate_record_ids(conn, user_id, len(chunk))
                 for offset, row in enumerate(chunk):
                     row["user_id"] = user_id

@@ -78,7 +78,9 @@ def quantity_from_e8(quantity_e8: int) -> Decimal:
 
 def unit_from_micros(micros: int) -> Decimal:
     value = Decimal(micros).scaleb(-6).normalize()
-    return value.quantize(Decimal("0.01")) if value.as_tuple().exponent > -2 else value
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a Decimal made from an int is finite: never 'n', 'N' or 'F'
+    return value.quantize(Decimal("0.01")) if exponent > -2 else value
 
 
 def format_decimal(value: Decimal) -> str:
@@ -341,7 +343,7 @@ def remove_holding(ctx: Context, ticker: str) -> Holding:
     with ctx.db.write() as conn:
         user_id = find_user_id(conn, ctx.user)
         existing = None if user_id is None else get_holding(conn, user_id, symbol)
-        if existing is None:
+        if user_id is None or existing is None:
             raise NotFound(f"no holding {symbol!r} for user {ctx.user!r}")
         delete_holding(conn, user_id, symbol)
         bump_portfolio_version(conn, user_id)

@@ -170,7 +170,7 @@ def delete_record(ctx: Context, record_id: int) -> Record:
     with ctx.db.write() as conn:
         user_id = find_user_id(conn, ctx.user)
         row = None if user_id is None else q.get_record(conn, user_id, record_id)
-        if row is None:
+        if user_id is None or row is None:
             raise NotFound(f"record {record_id} not found for user {ctx.user!r}")
         q.delete_record(conn, user_id, record_id)
         bump_data_version(conn, user_id)
