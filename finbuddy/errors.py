@@ -66,6 +66,13 @@ class AdvisorUnavailable(FinbuddyError):
     kind = "advisor_unavailable"
 
 
+class AdvisorAccountError(AdvisorUnavailable):
+    """The provider refused the account itself: billing (`insufficient_quota`) or authentication (401/403).
+
+    Retrying, or calling again for another user, cannot help: a batch stops at the first one.
+    """
+
+
 class DaemonError(FinbuddyError):
     """The background daemon could not be started, stopped or queried."""
 
