@@ -632,3 +632,11 @@ def test_negative_amount_alone_names_the_amount_not_the_missing_category(cli, db
     line = one_line_error(r.stderr)
     assert "'-12' is negative" in line and "--income" in line
     assert count_rows(db_url, "records") == 0
+
+
+def test_list_with_filters_that_match_nothing_does_not_say_there_are_no_records(november):
+    for args in (("--category", "travel"), ("--month", "2026-09"), ("--from", "2026-12-01")):
+        r = november("list", *args)
+        assert r.exit_code == 0
+        assert "No records match" in r.stdout
+        assert "No records yet" not in r.stdout

@@ -143,13 +143,17 @@ def list_(
     if to is not None:
         end = parse_date(to, ctx.today(), what="--to")
     page = list_records(ctx, start=start, end=end, category=category, limit=count)
-    emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.settings.currency))
+    filtered = start is not None or end is not None or category is not None
+    emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.settings.currency, filtered))
 
 
-def _render_list(page, currency: str) -> None:
+def _render_list(page, currency: str, filtered: bool) -> None:
     records = page.records
     if not records:
-        say("No records yet. Add one with: finbuddy add 12.50 groceries")
+        if filtered:
+            say("No records match these filters (`finbuddy list` shows all of yours).")
+        else:
+            say("No records yet. Add one with: finbuddy add 12.50 groceries")
         return
     from rich.table import Table
     from rich.text import Text
