@@ -121,3 +121,48 @@ def test_budget_unknown_subcommand_is_exit_2(cli):
     r = cli("budget", "frobnicate")
     assert r.exit_code == 2
     one_line_error(r.stderr)
+
+
+def test_budget_for_a_near_miss_category_is_kept_with_a_did_you_mean(cli, db_url):
+    assert cli("add", "40", "groceries").exit_code == 0
+    r = cli("budget", "set", "grocerys", "400", "--json")
+    assert r.exit_code == 0
+    assert r.json == {"category": "grocerys", "amount": "400.00"}  # accepted, the document unchanged
+    [line] = r.stderr.splitlines()
+    assert line.startswith("finbuddy: warning: new category 'grocerys' — did you mean 'groceries'? ")
+    assert "budget rm grocerys" in line
+    assert stored_budgets(db_url) == {"grocerys": 40000}
+    # changing that budget again is not a new category any more
+    assert cli("budget", "set", "grocerys", "450", "--json").stderr == ""
+
+
+def test_budget_near_miss_of_another_budget_gets_the_hint(cli):
+    cli("budget", "set", "restaurants", "200")
+    r = cli("budget", "set", "Restaurant", "100")
+    assert r.exit_code == 0
+    assert "Budget for restaurant" in r.stdout
+    assert "did you mean 'restaurants'?" in r.stderr and "did you mean" not in r.stdout
+
+
+def test_budget_for_a_distinct_or_known_category_gets_no_hint(cli):
+    cli("add", "40", "groceries")
+    assert cli("budget", "set", "rent", "900", "--json").stderr == ""
+    assert cli("budget", "set", "Groceries", "400", "--json").stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "amount"),
+    [
+        (("food", "-400"), "-400"),
+        (("food", "-12.50", "--json"), "-12.50"),
+        (("-400",), "-400"),
+        (("--", "food", "-5"), "-5"),
+    ],
+)
+def test_negative_budget_says_amounts_are_positive(cli, db_url, args, amount):
+    r = cli("budget", "set", *args)
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert amount in line and "positive" in line
+    assert "No such option" not in line
+    assert stored_budgets(db_url) == {}

@@ -432,3 +432,211 @@ def test_json_output_is_exactly_one_document(cli):
         r = cli(*args)
         json.loads(r.stdout)  # raises on any extra output
         assert r.stderr == ""
+
+
+# --- list never cuts silently ----------------------------------------------------------
+
+
+@pytest.fixture
+def fifty_five(cli, tmp_path):
+    """55 expenses imported in one go: 30 food in November (1st..30th), 25 rent in October (1st..25th)."""
+    lines = ["date,kind,amount,category,note"]
+    lines += [f"2026-11-{day:02d},expense,{day}.00,food,n{day}" for day in range(1, 31)]
+    lines += [f"2026-10-{day:02d},expense,{day}.00,rent,o{day}" for day in range(1, 26)]
+    path = tmp_path / "fifty_five.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = cli("import", str(path), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json["imported"] == 55
+    return cli
+
+
+def table_rows(stdout: str) -> list[str]:
+    """The data rows of a plain (NO_COLOR, not a terminal) Rich table: lines starting with a record number."""
+    return [line for line in stdout.splitlines() if line.startswith("│") and line.strip("│ ")[:1].isdigit()]
+
+
+def test_list_json_returns_every_matching_record_unless_limited(fifty_five):
+    r = fifty_five("list", "--json")
+    assert r.exit_code == 0
+    assert len(r.json) == 55
+    assert r.json[0]["date"] == "2026-11-30" and r.json[-1]["date"] == "2026-10-01"
+    assert len(fifty_five("list", "--limit", "10", "--json").json) == 10
+    assert len(fifty_five("list", "--month", "2026-11", "--json").json) == 30
+
+
+def test_list_table_that_is_cut_says_how_many_of_how_many(fifty_five):
+    r = fifty_five("list")
+    assert r.exit_code == 0
+    assert "50 of 55 records" in r.stdout
+    assert "50 records" not in r.stdout.replace("50 of 55 records", "")
+    assert len(table_rows(r.stdout)) == 50
+    r = fifty_five("list", "--limit", "55")
+    assert "55 records" in r.stdout and " of " not in r.stdout.splitlines()[0]
+    assert len(table_rows(r.stdout)) == 55
+
+
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [
+        (("--month", "2026-11", "--limit", "10"), "10 of 30 records"),
+        (("--category", "Rent", "--limit", "5"), "5 of 25 records"),
+        (("--from", "2026-10-20", "--to", "2026-11-05", "-n", "3"), "3 of 11 records"),
+        (("--month", "2026-10"), "25 records"),
+    ],
+)
+def test_list_counts_what_the_filters_match(fifty_five, args, title):
+    r = fifty_five("list", *args)
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0].strip() == title or r.stdout.splitlines()[0].startswith(title)
+
+
+# --- near-miss categories ----------------------------------------------------------------
+
+
+def test_near_miss_category_is_kept_with_a_did_you_mean_on_stderr(cli, db_url):
+    add(cli, "40", "groceries")
+    r = cli("add", "12", "Grocery", "--json")
+    assert r.exit_code == 0
+    assert r.json["category"] == "grocery"  # accepted as typed: the record is unchanged
+    assert set(r.json) == RECORD_KEYS
+    assert "new category 'grocery' — did you mean 'groceries'?" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    assert [row["category"] for row in stored_records(db_url)] == ["groceries", "grocery"]
+    # only the first time: 'grocery' is not new any more
+    assert cli("add", "3", "grocery", "--json").stderr == ""
+
+
+def test_near_miss_category_for_people_is_talk_on_stderr(cli):
+    add(cli, "40", "restaurants")
+    r = cli("add", "12", "restaurant")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("Added #2 expense 12.00 restaurant")
+    assert "did you mean 'restaurants'?" in r.stderr
+    assert "did you mean" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("existing", "typed", "suggested"),
+    [
+        ("groceries", "grocerys", "groceries"),
+        ("coffee", "cofee", "coffee"),
+        ("subscriptions", "subscription", "subscriptions"),
+        ("car", "cars", "car"),
+        ("dining", "Dinning", "dining"),
+    ],
+)
+def test_near_misses_that_get_a_hint(cli, existing, typed, suggested):
+    add(cli, "1", existing)
+    r = cli("add", "1", typed, "--json")
+    assert r.exit_code == 0
+    assert f"did you mean '{suggested}'?" in r.stderr
+
+
+@pytest.mark.parametrize(("existing", "typed"), [("groceries", "rent"), ("tax", "taxi"), ("food", "fun")])
+def test_distinct_new_categories_get_no_hint(cli, existing, typed):
+    add(cli, "1", existing)
+    assert cli("add", "1", typed, "--json").stderr == ""
+
+
+def test_another_users_categories_give_no_hint(cli):
+    assert cli("--user", "bob", "add", "1", "groceries").exit_code == 0
+    assert cli("add", "1", "grocery", "--json").stderr == ""
+
+
+def test_editing_to_a_near_miss_category_gets_the_hint(cli):
+    add(cli, "1", "groceries")
+    add(cli, "2", "rent")
+    r = cli("edit", "2", "--category", "grocery", "--json")
+    assert r.exit_code == 0 and r.json["category"] == "grocery"
+    assert "did you mean 'groceries'?" in r.stderr
+
+
+# --- future dates --------------------------------------------------------------------------
+
+
+def test_future_date_says_which_month_it_shows_in(cli, db_url):
+    r = cli("add", "30", "gift", "--date", "2027-01-05", "--json")
+    assert r.exit_code == 0
+    assert r.json["date"] == "2027-01-05"
+    assert set(r.json) == RECORD_KEYS
+    assert one_line_note(r.stderr) == (
+        "dated 2027-01-05, in the future: it shows in January 2027's summary, not this month's"
+    )
+    assert stored_records(db_url)[0]["expense_date"] in (dt.date(2027, 1, 5), "2027-01-05")
+    r = cli("edit", "1", "--date", "2026-12-24")
+    assert r.exit_code == 0
+    assert "December 2026's summary" in r.stderr
+
+
+def test_future_date_this_month_says_it_counts_already(cli):
+    r = cli("add", "30", "gift", "--date", "2026-11-28")
+    assert r.exit_code == 0
+    assert "dated 2026-11-28, in the future (today is 2026-11-25)" in one_line_note(r.stderr)
+    assert "this month's summary" in r.stderr
+
+
+@pytest.mark.parametrize("day", ["today", "yesterday", "2026-11-25", "2020-01-01"])
+def test_past_and_today_dates_are_silent(cli, day):
+    assert cli("add", "1", "x", "--date", day, "--json").stderr == ""
+
+
+def one_line_note(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("finbuddy: ")
+    return lines[0].split(": ", 1)[1].removeprefix("warning: ").removeprefix("note: ")
+
+
+# --- negative amounts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-12", "food"),
+        ("-12.50", "food"),
+        ("--", "-12", "food"),
+        ("-1,234.50", "food", "note"),
+        ("-12", "food", "--json"),
+        ("--merchant", "Aldi", "-12", "food", "--date", "yesterday"),
+    ],
+)
+def test_negative_amount_says_amounts_are_positive_and_income_is_a_flag(cli, db_url, args):
+    r = cli("add", *args)
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "-12" in line or "-1,234.50" in line
+    assert "positive" in line and "--income" in line
+    assert "No such option" not in line
+    assert count_rows(db_url, "records") == 0
+
+
+def test_negative_amount_with_json_prints_the_error_document(cli):
+    r = cli("add", "-12", "food", "--json")
+    assert r.json["error"]["type"] == "validation_error"
+    assert "--income" in r.json["error"]["message"]
+
+
+def test_a_dash_number_after_the_amount_is_a_note_not_an_option(cli):
+    r = cli("add", "12", "food", "-5", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json["note"] == "-5"
+    r = cli("add", "12", "food", "--bogus")
+    assert r.exit_code == 2 and "--bogus" in one_line_error(r.stderr)
+
+
+def test_negative_amount_alone_names_the_amount_not_the_missing_category(cli, db_url):
+    r = cli("add", "-12")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "'-12' is negative" in line and "--income" in line
+    assert count_rows(db_url, "records") == 0
+
+
+def test_list_with_filters_that_match_nothing_does_not_say_there_are_no_records(november):
+    for args in (("--category", "travel"), ("--month", "2026-09"), ("--from", "2026-12-01")):
+        r = november("list", *args)
+        assert r.exit_code == 0
+        assert "No records match" in r.stdout
+        assert "No records yet" not in r.stdout

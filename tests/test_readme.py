@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,16 +59,67 @@ def tour_lines() -> list[str]:
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
+def set_up_finbuddy_commands() -> list[str]:
+    """The finbuddy commands of the README's first set-up command, as a newcomer runs them before the tour."""
+    parts = [part.strip() for part in setup_blocks()[0].split("&&")]
+    return [part for part in parts if part.startswith("finbuddy ")]
+
+
 def test_readme_tour_runs(cli, tmp_path, monkeypatch):
-    """Every command of the README's tour works, in order, in an empty home (offline advisor)."""
+    """The set-up's commands, then every command of the README's tour, in order, in an empty home (offline advisor)."""
     import shlex
 
     monkeypatch.chdir(tmp_path)
     lines = tour_lines()
     assert len(lines) >= 15
-    for line in lines:
+    assert set_up_finbuddy_commands(), "the set-up command runs no finbuddy command"
+    for line in set_up_finbuddy_commands() + lines:
         args = shlex.split(line)
         assert args[0] == "finbuddy"
         result = cli(*args[1:])
         assert result.exit_code == 0, (line, result.stdout, result.stderr)
     assert (tmp_path / "backup.csv").exists()
+
+
+def _path_without_finbuddy() -> str:
+    """PATH as on a machine where finbuddy was never installed: no directory holding a finbuddy command or a venv."""
+    keep = []
+    for entry in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        directory = Path(entry or ".")
+        if (directory / "finbuddy").exists() or (directory.parent / "pyvenv.cfg").exists():
+            continue
+        keep.append(entry)
+    return os.pathsep.join(keep)
+
+
+@pytest.mark.slow
+def test_readme_set_up_puts_finbuddy_on_path_for_the_tour(tmp_path):
+    """A newcomer's run: a fresh copy, the README's first command verbatim in a fresh POSIX shell, then the
+    tour in that same shell, as the README shows it (`finbuddy …`, not a path into the virtualenv)."""
+    repo = tmp_path / "finbuddy"
+    shutil.copytree(
+        ROOT,
+        repo,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "__pycache__", "*.egg-info", "build", ".mypy_cache", ".ruff_cache", ".pytest_cache"
+        ),
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env["PATH"] = _path_without_finbuddy()
+    assert shutil.which("python3", path=env["PATH"]), "no system python3 to run the set-up with"
+    assert shutil.which("finbuddy", path=env["PATH"]) is None
+    steps = [f"{setup_blocks()[0]} || exit 90", "mkdir tour && cd tour || exit 91"]
+    for n, line in enumerate(tour_lines()):
+        steps.append(f"{line} || {{ echo 'tour line {n} failed: exit '$? >&2; exit 92; }}")
+    proc = subprocess.run(
+        ["sh", "-c", "\n".join(steps)], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (repo / "tour" / "backup.csv").exists()
+    # In a new shell later, the README's one step gets the command back.
+    again = subprocess.run(
+        ["sh", "-c", ". .venv/bin/activate && finbuddy list --json"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert ". .venv/bin/activate" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 import typer
 
 from finbuddy.cli import state
-from finbuddy.cli.options import JsonOption
-from finbuddy.cli.output import emit, printable, say
+from finbuddy.cli.options import JsonOption, NumbersAreArguments, is_negative_number
+from finbuddy.cli.output import emit, printable, say, warn
 from finbuddy.errors import FinbuddyError, ValidationError
+
+DEFAULT_TABLE_LIMIT = 50
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 
 
 class Cancelled(FinbuddyError):
@@ -23,6 +31,51 @@ def _describe(record) -> str:
     return (
         f"#{record.id} {record.kind} {record.amount:,.2f} {printable(record.category)}"
         f"{merchant} on {record.date.isoformat()}{note}"
+    )
+
+
+def _amount(text: str, adding: bool) -> Decimal:
+    """A positive amount; a negative one added is usually meant as income, so say how to record that."""
+    from finbuddy.money import parse_amount
+
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        positive = printable(stripped.lstrip("-").strip()) or "12.50"
+        how = (
+            f"an expense is `finbuddy add {positive} CATEGORY`, income is `finbuddy add {positive} CATEGORY --income`"
+            if adding
+            else f"e.g. {positive}"
+        )
+        raise ValidationError(f"amount {printable(text)!r} is negative: amounts are positive; {how}")
+    return parse_amount(text)
+
+
+class AddCommand(NumbersAreArguments):
+    def check_arguments(self, arguments: list[str]) -> None:
+        # `add -12 food`: the amount is the mistake, whatever else is missing.
+        if arguments and is_negative_number(arguments[0]):
+            _amount(arguments[0], adding=True)
+
+
+def _tell_where_it_went(day: dt.date | None, today: dt.date) -> None:
+    """A future date is kept as typed (a planned payment, or a typo): say which month's figures it is in."""
+    if day is None or day <= today:
+        return
+    if (day.year, day.month) == (today.year, today.month):
+        where = f" (today is {today.isoformat()}): it counts in this month's summary"
+    else:
+        where = f": it shows in {MONTHS[day.month - 1]} {day.year}'s summary, not this month's"
+    warn(f"dated {day.isoformat()}, in the future{where}")
+
+
+def _tell_near_miss(record) -> None:
+    if record.did_you_mean is None:
+        return
+    import shlex
+
+    warn(
+        f"new category {printable(record.category)!r} — did you mean {printable(record.did_you_mean)!r}? "
+        f"(`finbuddy edit {record.id} --category {printable(shlex.quote(record.did_you_mean))}` moves it)"
     )
 
 
@@ -44,15 +97,16 @@ def add(
     """Record an expense (or income with --income) and print it."""
     from finbuddy.dates import parse_date
     from finbuddy.ledger.records import record_entry
-    from finbuddy.money import parse_amount
 
     ctx = state.current().context
-    value = parse_amount(amount)
+    value = _amount(amount, adding=True)
     day = parse_date(date, ctx.today()) if date is not None else None
     record = record_entry(
         ctx, value, category, note=note, date=day, merchant=merchant, kind="income" if income else "expense"
     )
     emit(record.to_json(), json_, lambda: say(f"Added {_describe(record)}"))
+    _tell_near_miss(record)
+    _tell_where_it_went(day, ctx.today())
 
 
 def list_(
@@ -60,16 +114,25 @@ def list_(
     from_: Annotated[str | None, typer.Option("--from", help="From this day (YYYY-MM-DD, today, yesterday).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Up to and including this day.")] = None,
     category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
-    limit: Annotated[str, typer.Option("--limit", "-n", help="At most this many records (1-100,000).")] = "50",
+    limit: Annotated[
+        str | None,
+        typer.Option(
+            "--limit", "-n", help="At most this many records (1-100,000). Default: 50 in the table, all with --json."
+        ),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """List records, newest first."""
+    """List records, newest first (a table that is cut says "50 of 55")."""
     from finbuddy.dates import month_bounds, parse_date, parse_month
     from finbuddy.ledger.fields import parse_count
     from finbuddy.ledger.records import MAX_LIST_LIMIT, list_records
 
     ctx = state.current().context
-    count = parse_count(limit, "--limit", MAX_LIST_LIMIT)
+    if limit is not None:
+        count: int | None = parse_count(limit, "--limit", MAX_LIST_LIMIT)
+    else:
+        # Scripts get every matching record; a person gets a screenful and is told what was left out.
+        count = None if json_ else DEFAULT_TABLE_LIMIT
     if month is not None and (from_ is not None or to is not None):
         raise ValidationError("--month cannot be combined with --from/--to: expected one or the other")
     start = end = None
@@ -79,20 +142,29 @@ def list_(
         start = parse_date(from_, ctx.today(), what="--from")
     if to is not None:
         end = parse_date(to, ctx.today(), what="--to")
-    records = list_records(ctx, start=start, end=end, category=category, limit=count)
-    emit([r.to_json() for r in records], json_, lambda: _render_list(records, ctx.settings.currency))
+    page = list_records(ctx, start=start, end=end, category=category, limit=count)
+    filtered = start is not None or end is not None or category is not None
+    emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.settings.currency, filtered))
 
 
-def _render_list(records, currency: str) -> None:
+def _render_list(page, currency: str, filtered: bool) -> None:
+    records = page.records
     if not records:
-        say("No records yet. Add one with: finbuddy add 12.50 groceries")
+        if filtered:
+            say("No records match these filters (`finbuddy list` shows all of yours).")
+        else:
+            say("No records yet. Add one with: finbuddy add 12.50 groceries")
         return
     from rich.table import Table
     from rich.text import Text
 
     from finbuddy.cli.output import console
 
-    table = Table(title=f"{len(records)} record{'s' if len(records) != 1 else ''}", title_justify="left")
+    noun = "record" if page.total == 1 else "records"
+    title = f"{page.total} {noun}"
+    if page.cut:
+        title = f"{len(records)} of {page.total} {noun}, newest first (--limit {page.total} shows them all)"
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("date")
     table.add_column(f"amount ({currency})", justify="right")
@@ -124,19 +196,21 @@ def edit(
     """Change one of your records."""
     from finbuddy.dates import parse_date
     from finbuddy.ledger.records import edit_record
-    from finbuddy.money import parse_amount
 
     ctx = state.current().context
+    day = parse_date(date, ctx.today()) if date is not None else None
     record = edit_record(
         ctx,
         _record_id(record_id),
-        amount=parse_amount(amount) if amount is not None else None,
+        amount=_amount(amount, adding=False) if amount is not None else None,
         category=category,
-        date=parse_date(date, ctx.today()) if date is not None else None,
+        date=day,
         note=note,
         merchant=merchant,
     )
     emit(record.to_json(), json_, lambda: say(f"Updated {_describe(record)}"))
+    _tell_near_miss(record)
+    _tell_where_it_went(day, ctx.today())
 
 
 def delete(
@@ -161,7 +235,7 @@ def delete(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("add")(add)
+    app.command("add", cls=AddCommand)(add)
     app.command("list")(list_)
     app.command("edit")(edit)
     app.command("delete")(delete)

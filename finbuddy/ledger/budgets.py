@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,8 @@ from finbuddy.money import format_cents, to_cents
 class Budget:
     category: str
     amount_cents: int
+    # Set by `set_budget` when the category is new to the user and close to one they use (see Record).
+    did_you_mean: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"category": self.category, "amount": format_cents(self.amount_cents)}
@@ -24,11 +26,13 @@ class Budget:
 def set_budget(ctx: Context, category: str, amount: Decimal) -> Budget:
     from finbuddy.db.budgets import upsert_budget
     from finbuddy.db.users import bump_data_version, ensure_user
+    from finbuddy.ledger.records import near_miss
 
     budget = Budget(normalize_category(category), to_cents(amount))
     now = ctx.now()
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
+        budget = replace(budget, did_you_mean=near_miss(conn, user_id, budget.category))
         upsert_budget(conn, user_id, budget.category, budget.amount_cents, now)
         bump_data_version(conn, user_id)
     return budget

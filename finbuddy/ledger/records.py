@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,9 @@ class Record:
     category: str
     note: str | None
     merchant: str | None
+    # Set by a write that introduced a category new to the user and close to one they already use
+    # ("grocery" when "groceries" exists): the existing one. Talk for people, never part of the record.
+    did_you_mean: str | None = field(default=None, compare=False)
 
     @property
     def amount(self) -> Decimal:
@@ -44,7 +47,59 @@ class Record:
         }
 
 
-def _record(user: str, row) -> Record:
+@dataclass(frozen=True)
+class RecordPage:
+    """Records newest first, at most `limit` of them, and how many matched in all."""
+
+    records: list[Record]
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        return len(self.records) < self.total
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def similar_category(category: str, known: list[str]) -> str | None:
+    """The known category that `category` (new, normalised) most likely meant, or None.
+
+    Singular and plural of one word match ("grocery", "grocerys", "groceries"); otherwise a typo of
+    one or two letters in a word of five or more ("cofee", "dinning"). Short words are left alone:
+    "tax" and "taxi" are different things.
+    """
+    if category in known:
+        return None
+    stem = _singular(category)
+    for candidate in known:
+        if _singular(candidate) == stem:
+            return candidate
+    if len(category) < 5:
+        return None
+    import difflib
+
+    close = difflib.get_close_matches(category, [k for k in known if len(k) >= 5], n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def near_miss(conn, user_id: int, category: str) -> str | None:
+    """Inside a write: the user's existing category that a new `category` is close to, or None."""
+    from finbuddy.db import records as q
+
+    if q.category_in_use(conn, user_id, category):
+        return None
+    return similar_category(category, q.user_categories(conn, user_id))
+
+
+def _record(user: str, row, did_you_mean: str | None = None) -> Record:
     return Record(
         id=row["id"],
         user=user,
@@ -54,6 +109,7 @@ def _record(user: str, row) -> Record:
         category=row["category"],
         note=row["note"],
         merchant=row["merchant"],
+        did_you_mean=did_you_mean,
     )
 
 
@@ -72,21 +128,23 @@ def record_entry(
 
     if kind not in KINDS:
         raise ValidationError(f"kind {kind!r} is not valid: expected expense or income")
+    wanted = normalize_category(category)
     values = {
         "kind": kind,
         "amount_cents": to_cents(amount),
         "expense_date": date or ctx.today(),
-        "category": normalize_category(category),
+        "category": wanted,
         "merchant": normalize_merchant(merchant),
         "note": normalize_note(note),
     }
     now = ctx.now()
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
+        hint = near_miss(conn, user_id, wanted)
         record_id = allocate_record_ids(conn, user_id, 1)
         q.insert_record(conn, user_id, record_id, values, now)
         row = q.get_record(conn, user_id, record_id)
-    return _record(ctx.user, row)
+    return _record(ctx.user, row, hint)
 
 
 def list_records(
@@ -94,9 +152,12 @@ def list_records(
     start: dt.date | None = None,
     end: dt.date | None = None,
     category: str | None = None,
-    limit: int | None = 50,
-) -> list[Record]:
-    """ctx.user's records, newest first, optionally within [start, end] and one category."""
+    limit: int | None = None,
+) -> RecordPage:
+    """ctx.user's records, newest first, optionally within [start, end] and one category.
+
+    With a limit, at most that many, and `total` says how many matched (counted only when cut).
+    """
     from finbuddy.db import records as q
     from finbuddy.db.users import find_user_id
 
@@ -108,9 +169,15 @@ def list_records(
     with ctx.db.read() as conn:
         user_id = find_user_id(conn, ctx.user)
         if user_id is None:
-            return []
-        rows = q.find_records(conn, user_id, start=start, end=end, category=wanted, limit=limit)
-    return [_record(ctx.user, row) for row in rows]
+            return RecordPage([], 0)
+        # One row more than asked tells whether the list is cut; only then is the rest counted.
+        fetch = None if limit is None else limit + 1
+        rows = q.find_records(conn, user_id, start=start, end=end, category=wanted, limit=fetch)
+        total = len(rows)
+        if limit is not None and total > limit:
+            rows = rows[:limit]
+            total = q.count_records(conn, user_id, start=start, end=end, category=wanted)
+    return RecordPage([_record(ctx.user, row) for row in rows], total)
 
 
 def get_record(ctx: Context, record_id: int) -> Record:
@@ -155,11 +222,20 @@ def edit_record(
         )
     with ctx.db.write() as conn:
         user_id = find_user_id(conn, ctx.user)
-        if user_id is None or not q.update_record(conn, user_id, record_id, changes, ctx.now()):
+        if user_id is None:
+            raise NotFound(f"record {record_id} not found for user {ctx.user!r}")
+        new_category = changes.get("category")
+        is_new = new_category is not None and not q.category_in_use(conn, user_id, new_category)
+        if not q.update_record(conn, user_id, record_id, changes, ctx.now()):
             raise NotFound(f"record {record_id} not found for user {ctx.user!r}")
         bump_data_version(conn, user_id)
         row = q.get_record(conn, user_id, record_id)
-    return _record(ctx.user, row)
+        hint = None
+        if new_category is not None and is_new:
+            # Compared after the change: moving a category's only record to a new spelling is a rename.
+            others = [c for c in q.user_categories(conn, user_id) if c != new_category]
+            hint = similar_category(new_category, others)
+    return _record(ctx.user, row, hint)
 
 
 def delete_record(ctx: Context, record_id: int) -> Record:
