@@ -515,3 +515,23 @@ def test_show_marks_earlier_day_prices_when_the_date_column_does_not_fit(cli, mo
     assert "98.666667*" in out and "110.00†" in out and "6,050.00" in out and "+510.00*" in out
     assert "† price of an earlier day: VWCE 2026-11-20" in out
     assert "* VWCE: cost known for 45 of 55; the gain covers those 45" in out
+
+
+def test_show_at_80_columns_shortens_this_years_price_dates_before_dropping_the_column(cli, monkeypatch):
+    cli("portfolio", "add", "VWCE", "40", "--cost", "98.50")
+    cli("portfolio", "add", "VWCE", "10")
+    cli("portfolio", "add", "AAPL", "10", "--cost", "150.25")
+    cli("portfolio", "add", "VTI", "3", "--cost", "210")
+    cli("portfolio", "price", "VWCE", "104.2", "--date", "2026-11-24")
+    cli("portfolio", "price", "AAPL", "201.5")
+    cli("portfolio", "price", "VTI", "250", "--date", "2026-11-20")
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli("portfolio", "show").stdout
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # VWCE 50 x 104.20 = 5,210.00, gain on the 40 known 4,168.00 - 3,940.00 = 228.00;
+    # VTI 3 x 250 = 750.00, gain 120.00; AAPL 10 x 201.50 = 2,015.00, gain 512.50; total 7,975.00, +860.50
+    assert rows["VWCE"] == ["VWCE", "50", "98.50*", "104.20", "24", "Nov", "5,210.00", "+228.00*", "65.3%"]
+    assert rows["VTI"] == ["VTI", "3", "210.00", "250.00", "20", "Nov", "750.00", "+120.00", "9.4%"]
+    assert rows["AAPL"] == ["AAPL", "10", "150.25", "201.50", "25", "Nov", "2,015.00", "+512.50", "25.3%"]
+    assert rows["total"] == ["total", "7,975.00", "+860.50*"]

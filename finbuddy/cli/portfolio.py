@@ -172,12 +172,18 @@ def _weight(h) -> str:
     return "" if h.weight_pct is None else f"{h.weight_pct:.1f}%"
 
 
-def _table(portfolio, today, dated_column: bool):
+def _day(day, today, short: bool) -> str:
+    return f"{day.day} {day:%b}" if short else day.isoformat()
+
+
+def _table(portfolio, today, dates: str):
+    """dates: "iso" or "short" (an "as of" column: 2026-11-20 or 20 Nov), or "marked" (a † and a note)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     stale = [h for h in portfolio.holdings if h.price_as_of is not None and h.price_as_of != today]
+    dated_column = dates != "marked"
     partial = any(not h.cost_complete and h.cost is not None for h in portfolio.holdings)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("ticker", no_wrap=True)
@@ -197,7 +203,7 @@ def _table(portfolio, today, dated_column: bool):
             price_cell = Text(_plain(h.price) + (_EARLIER if earlier else ""))
         cells = [Text(h.ticker), Text(_plain(h.quantity)), _cost_text(h), price_cell]
         if stale and dated_column:
-            cells.append(Text("" if h.price_as_of is None else h.price_as_of.isoformat()))
+            cells.append(Text("" if h.price_as_of is None else _day(h.price_as_of, today, dates == "short")))
         mark = _PARTIAL if h.cost is not None and not h.cost_complete else ""
         cells += [Text(_money(h.value_cents)), _gain_text(h.gain_cents, mark), Text(_weight(h))]
         table.add_row(*cells)
@@ -266,8 +272,9 @@ def _render(portfolio, ctx) -> None:
     # User names are user text: a Text, never markup.
     out.print(Text.assemble("Portfolio of ", printable(portfolio.user), f" ({portfolio.currency})"), overflow="fold")
     body: list = []
-    for dated_column in (True, False):
-        table, notes = _table(portfolio, today, dated_column)
+    this_year = all(h.price_as_of is None or h.price_as_of.year == today.year for h in portfolio.holdings)
+    for dates in ("iso", "short", "marked") if this_year else ("iso", "marked"):
+        table, notes = _table(portfolio, today, dates)
         natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
         if natural <= out.width:
             body = [table, *notes]
