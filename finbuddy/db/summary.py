@@ -63,12 +63,6 @@ def top_merchants_stmt(user_id: int, start: dt.date, end: dt.date, limit: int = 
     )
 
 
-def expenses_total_stmt(user_id: int, start: dt.date, end: dt.date) -> sa.Select:
-    return sa.select(sa.func.coalesce(sa.func.sum(records.c.amount_cents), 0)).where(
-        records.c.user_id == user_id, records.c.kind == "expense", _in_period(start, end)
-    )
-
-
 def compared_expenses_stmt(
     user_id: int, start: dt.date, end: dt.date, previous_start: dt.date, previous_end: dt.date
 ) -> sa.Select:
