@@ -535,3 +535,38 @@ def test_show_at_80_columns_shortens_this_years_price_dates_before_dropping_the_
     assert rows["VTI"] == ["VTI", "3", "210.00", "250.00", "20", "Nov", "750.00", "+120.00", "9.4%"]
     assert rows["AAPL"] == ["AAPL", "10", "150.25", "201.50", "25", "Nov", "2,015.00", "+512.50", "25.3%"]
     assert rows["total"] == ["total", "7,975.00", "+860.50*"]
+
+
+def test_concurrent_adds_to_one_holding_lose_no_quantity_or_cost(cli):
+    """Eight writers add to the same holding at once; the read-then-write of each add must not race."""
+    import threading
+
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.ledger.portfolio import add_holding
+
+    cli("portfolio", "add", "X", "1", "--cost", "10")  # the user and the holding exist
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def buyer(index: int) -> None:
+        ctx = Context(settings=load_settings())
+        try:
+            barrier.wait()
+            for _ in range(5):
+                # even writers buy with a cost (the same, so the average is exact in any order), odd ones without
+                add_holding(ctx, "X", Decimal("1"), Decimal("10") if index % 2 == 0 else None)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            ctx.close()
+
+    threads = [threading.Thread(target=buyer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    (h,) = show(cli)["holdings"]
+    # 1 + 8 x 5 = 41 units, of which 1 + 4 x 5 = 21 at 10
+    assert (h["quantity"], h["cost_quantity"], h["cost"]) == ("41", "21", "10.00")

@@ -362,6 +362,9 @@ def add_holding(ctx: Context, ticker: str, quantity: Decimal, cost: Decimal | No
     now = ctx.now()
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
+        # The version bump first: its row lock on users makes concurrent adds of one user take
+        # turns (PostgreSQL), so none reads a holding that another is about to overwrite.
+        bump_portfolio_version(conn, user_id)
         held_e8, held_cost, held_cost_e8 = get_holding(conn, user_id, symbol) or (0, None, 0)
         total_e8 = held_e8 + added_e8
         if total_e8 > MAX_QUANTITY * _E8:
@@ -374,7 +377,6 @@ def add_holding(ctx: Context, ticker: str, quantity: Decimal, cost: Decimal | No
             cost_e8 = held_cost_e8 + added_e8
             cost_micros = _round_div(held_cost_e8 * (held_cost or 0) + added_e8 * added_cost, cost_e8)
         upsert_holding(conn, user_id, symbol, total_e8, cost_micros, cost_e8, now)
-        bump_portfolio_version(conn, user_id)
     return Holding.from_row(symbol, total_e8, cost_micros, cost_e8)
 
 
