@@ -169,7 +169,7 @@ def summary_latency(home: Path, url: str, repeat: int) -> dict:
     from finbuddy.clock import Clock
     from finbuddy.config import load_settings
     from finbuddy.context import Context
-    from finbuddy.dates import month_bounds, previous_month
+    from finbuddy.dates import month_bounds
     from finbuddy.db import summary as q
     from finbuddy.db.tables import users
     from finbuddy.ledger.summary import monthly_summary
@@ -191,13 +191,18 @@ def summary_latency(home: Path, url: str, repeat: int) -> dict:
             user_id = conn.execute(sa.select(users.c.id).where(users.c.name == who)).scalar_one()
         engine.dispose()
         start, end = month_bounds(MONTH)
-        p_start, p_end = month_bounds(previous_month(MONTH))
+        compared = summary.comparison
         statements = [
             f"SELECT id, data_version, portfolio_version FROM users WHERE name = '{who}'",
             q.compiled_sql(q.category_totals_stmt(user_id, start, end), dialect),
             q.compiled_sql(q.daily_totals_stmt(user_id, start, end), dialect),
             q.compiled_sql(q.top_merchants_stmt(user_id, start, end), dialect),
-            q.compiled_sql(q.expenses_total_stmt(user_id, p_start, p_end), dialect),
+            q.compiled_sql(
+                q.compared_expenses_stmt(
+                    user_id, compared.start, compared.end, compared.previous_start, compared.previous_end
+                ),
+                dialect,
+            ),
             q.compiled_sql(q.budgets_stmt(user_id), dialect),
         ]
         if dialect == "sqlite":

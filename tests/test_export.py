@@ -135,8 +135,8 @@ def test_json_shape(cli):
     assert {x["note"] for x in data["records"]} >= set(TRICKY_NOTES)
     assert data["budgets"] == [{"category": "groceries", "amount": "400.00"}]
     assert data["holdings"] == [
-        {"ticker": "AAPL", "quantity": "1.5", "cost": "150.25"},
-        {"ticker": "VTI", "quantity": "2", "cost": None},
+        {"ticker": "AAPL", "quantity": "1.5", "cost": "150.25", "cost_quantity": "1.5"},
+        {"ticker": "VTI", "quantity": "2", "cost": None, "cost_quantity": "0"},
     ]
     assert cli("export", "--json").json == data
 

@@ -204,3 +204,58 @@ def test_unknown_newer_revision_asks_to_upgrade_finbuddy(empty_url, cli, monkeyp
     assert r.exit_code == 1
     assert "9999_future" in one_line_error(r.stderr)
     assert "upgrade finbuddy" in r.stderr
+
+
+@BACKENDS
+def test_upgrade_to_portfolio_history_keeps_holdings_costs_and_prices(empty_url, cli, monkeypatch):
+    """0005_portfolio_history: a cost covers its whole holding, prices become dated history."""
+    before = "0004_daemon"
+    db = Database(empty_url, auto_migrate=False)
+    try:
+        assert upgrade(db, before) == (None, before)
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('alice', 1, 0, 3, '2026-11-01 09:00:00+00:00')"
+            )
+            uid = conn.exec_driver_sql("SELECT id FROM users WHERE name = 'alice'").scalar_one()
+            for ticker, qty, cost in (("VWCE", 40 * 10**8, 98_500_000), ("VTI", 3 * 10**8, None)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO holdings (user_id, ticker, quantity_e8, cost_micros, created_at, updated_at) "
+                        "VALUES (:u, :t, :q, :c, :n, :n)"
+                    ),
+                    {"u": uid, "t": ticker, "q": qty, "c": cost, "n": NOW},
+                )
+            for ticker, price, day in (("VWCE", 110_000_000, "2026-11-20"), ("MSFT", 400_000_000, "2026-10-01")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO prices (user_id, ticker, price_micros, price_date, source, updated_at) "
+                        "VALUES (:u, :t, :p, :d, 'manual', :n)"
+                    ),
+                    {"u": uid, "t": ticker, "p": price, "d": dt.date.fromisoformat(day), "n": NOW},
+                )
+        assert upgrade(db) == (before, HEAD_REVISION)
+    finally:
+        db.dispose()
+    assert query(
+        empty_url, "SELECT ticker, quantity_e8, cost_micros, cost_quantity_e8 FROM holdings ORDER BY ticker"
+    ) == [
+        {"ticker": "VTI", "quantity_e8": 3 * 10**8, "cost_micros": None, "cost_quantity_e8": 0},
+        {"ticker": "VWCE", "quantity_e8": 40 * 10**8, "cost_micros": 98_500_000, "cost_quantity_e8": 40 * 10**8},
+    ]
+    assert [
+        (r["ticker"], r["price_micros"], str(r["price_date"])[:10])
+        for r in query(empty_url, "SELECT ticker, price_micros, price_date FROM prices ORDER BY ticker")
+    ] == [("MSFT", 400_000_000, "2026-10-01"), ("VWCE", 110_000_000, "2026-11-20")]
+    assert schema_diff(empty_url) == []
+    # The upgraded data works: an older price joins the history, the known cost survives a buy without cost.
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", empty_url)
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-25T12:00:00+00:00")
+    assert cli("portfolio", "price", "VWCE", "50", "--date", "2025-01-02").exit_code == 0
+    assert cli("portfolio", "add", "VWCE", "10").exit_code == 0
+    data = cli("portfolio", "show", "--json").json
+    vwce = next(h for h in data["holdings"] if h["ticker"] == "VWCE")
+    # 50 x 110 = 5500.00; gain on the 40 known: 4400.00 - 3940.00 = 460.00
+    assert (vwce["price"], vwce["value"], vwce["gain"], vwce["cost_quantity"]) == ("110.00", "5500.00", "460.00", "40")
+    assert count_rows(empty_url, "prices") == 3

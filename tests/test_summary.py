@@ -62,7 +62,18 @@ NOVEMBER = {
         {"merchant": "Corner Shop", "total": "75.75", "count": 2},
         {"merchant": MARKUP_MERCHANT, "total": "20.00", "count": 1},
     ],
-    "previous_period_expenses": "150.00",
+    # Today is 25 Nov: like with like, 1-25 Nov against 1-25 Oct (fun 50.01; the 99.99 of 31 Oct is later).
+    "previous_period_expenses": "50.01",
+    "previous_period": {"start": "2026-10-01", "end": "2026-10-25"},
+    "compared_period": {"start": "2026-11-01", "end": "2026-11-25"},
+    # 1200 + 45.50 + 30.25 + 20 (the 9.75 of 30 Nov is after today)
+    "compared_expenses": "1295.75",
+    "compared_by_category": [
+        {"category": "rent", "total": "1200.00", "previous_total": "0.00"},
+        {"category": "groceries", "total": "75.75", "previous_total": "0.00"},
+        {"category": "dining", "total": "20.00", "previous_total": "0.00"},
+        {"category": "fun", "total": "0.00", "previous_total": "50.01"},
+    ],
     "as_of": "2026-11-25T12:00:00+00:00",
     "cached": False,
 }
@@ -95,7 +106,10 @@ def test_month_option_previous_and_next_month(cli, backend):
     assert october["period"] == {"start": "2026-10-01", "end": "2026-10-31"}
     assert (october["expenses"], october["income"], october["net"]) == ("150.00", "100.00", "-50.00")
     assert october["savings_rate_pct"] == -50.0
+    # a past month is complete: all of it against all of September
     assert october["previous_period_expenses"] == "0.00"
+    assert october["previous_period"] == {"start": "2026-09-01", "end": "2026-09-30"}
+    assert (october["compared_period"], october["compared_expenses"]) == (october["period"], "150.00")
     assert len(october["daily"]) == 31
     assert {d["date"]: d["total"] for d in october["daily"] if d["total"] != "0.00"} == {
         "2026-10-01": "50.01",
@@ -110,6 +124,7 @@ def test_month_option_previous_and_next_month(cli, backend):
     ]
     december = cli("summary", "--month", "2026-12", "--json").json
     assert (december["expenses"], december["previous_period_expenses"]) == ("500.00", "1305.50")
+    assert december["previous_period"] == {"start": "2026-11-01", "end": "2026-11-30"}
     assert december["savings_rate_pct"] is None
     assert december["top_merchants"] == []
 
@@ -223,7 +238,7 @@ def test_library_interface(cli):
         assert isinstance(summary, Summary)
         assert (summary.start, summary.end) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
         assert (summary.expenses_cents, summary.income_cents, summary.net_cents) == (130550, 300000, 169450)
-        assert summary.previous_period_expenses_cents == 15000
+        assert summary.previous_period_expenses_cents == 5001  # 1-25 Oct: today is 25 Nov
         assert summary.by_category[1] == CategoryTotal("groceries", 7575, 2, 10000, 75.8)
         assert summary.daily[0] == DailyTotal(dt.date(2026, 11, 1), 120000)
         assert summary.top_merchants[0] == MerchantTotal("Landlord", 120000, 1)
@@ -266,7 +281,9 @@ def test_dashboard_shows_the_key_figures(cli, monkeypatch, columns):
     assert "\x1b" not in out  # NO_COLOR and not a terminal: plain text
     for figure in ("November 2026", "alice", "USD", "1,305.50", "3,000.00", "+1,694.50", "56.5 %"):
         assert figure in out
-    assert "▲" in out and "770% more than Oct (150.00)" in out  # (1305.50 - 150) / 150
+    # like with like: 1-25 Nov (1,295.75) against 1-25 Oct (50.01): (1295.75 - 50.01) / 50.01 = 2491 %
+    assert "▲" in out and "2491% more than 1–25 Oct (50.01)" in out
+    assert "1–25 Nov: 1,295.75" in out  # the 9.75 of 30 Nov is not compared yet
     for line in ("rent", "groceries", "dining", "travel"):
         assert line in out
     assert "76%" in out and "119%" in out and "over 4.75" in out and "no budget" in out
@@ -299,3 +316,121 @@ def test_json_mode_does_not_import_rich():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "False"
+
+
+# --- comparing with last month ---------------------------------------------------------------
+
+
+def seed_october_and_november(cli):
+    """October: 30 on the 2nd, 50 on the 6th, 200 on the 7th, 120 on the 20th (all: 400; 1-6: 80).
+    November: 20 on the 1st, 40 on the 6th (60)."""
+    for amount, day in (("30", "2026-10-02"), ("50", "2026-10-06"), ("200", "2026-10-07"), ("120", "2026-10-20")):
+        assert cli("add", amount, "groceries", "--date", day).exit_code == 0
+    for amount, day in (("20", "2026-11-01"), ("40", "2026-11-06")):
+        assert cli("add", amount, "groceries", "--date", day).exit_code == 0
+
+
+def test_month_to_date_is_compared_with_the_same_days_of_last_month(cli, backend, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-06T18:00:00+00:00")
+    seed_october_and_november(cli)
+    data = cli("summary", "--json").json
+    assert data["expenses"] == "60.00"
+    assert data["previous_period_expenses"] == "80.00"  # 30 + 50, not all of October's 400
+    assert data["previous_period"] == {"start": "2026-10-01", "end": "2026-10-06"}
+    assert data["compared_period"] == {"start": "2026-11-01", "end": "2026-11-06"}
+    assert data["compared_expenses"] == "60.00"
+    out = cli("summary").stdout
+    # (60 - 80) / 80 = -25 %
+    assert "▼ 25% less than 1–6 Oct (80.00)" in out
+    assert "than Oct" not in out
+
+
+def test_a_complete_month_is_compared_with_the_whole_previous_month(cli, backend, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-12-03T09:00:00+00:00")
+    seed_october_and_november(cli)
+    data = cli("summary", "--month", "2026-11", "--json").json
+    assert (data["expenses"], data["previous_period_expenses"]) == ("60.00", "400.00")
+    assert data["previous_period"] == {"start": "2026-10-01", "end": "2026-10-31"}
+    # (60 - 400) / 400 = -85 %
+    assert "▼ 85% less than Oct (400.00)" in cli("summary", "--month", "2026-11").stdout
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        # the same days of last month...
+        ("2026-11-06", ("2026-11-01", "2026-11-06", "2026-10-01", "2026-10-06")),
+        ("2026-11-01", ("2026-11-01", "2026-11-01", "2026-10-01", "2026-10-01")),
+        ("2026-11-30", ("2026-11-01", "2026-11-30", "2026-10-01", "2026-10-30")),
+        # ...as far as last month has them: 29-31 Mar against all of February
+        ("2026-03-28", ("2026-03-01", "2026-03-28", "2026-02-01", "2026-02-28")),
+        ("2026-03-31", ("2026-03-01", "2026-03-31", "2026-02-01", "2026-02-28")),
+        ("2024-03-30", ("2024-03-01", "2024-03-30", "2024-02-01", "2024-02-29")),
+        ("2027-01-15", ("2027-01-01", "2027-01-15", "2026-12-01", "2026-12-15")),
+    ],
+)
+def test_compared_periods_handle_month_lengths(today, expected):
+    from finbuddy.dates import month_bounds
+    from finbuddy.ledger.summary import comparison_periods
+
+    day = dt.date.fromisoformat(today)
+    start, end = month_bounds(day.replace(day=1))
+    assert comparison_periods(start, end, day) == tuple(dt.date.fromisoformat(d) for d in expected)
+
+
+def test_compared_periods_of_past_and_future_months_are_whole_months():
+    from finbuddy.ledger.summary import comparison_periods
+
+    today = dt.date(2026, 11, 6)
+    assert comparison_periods(dt.date(2026, 3, 1), dt.date(2026, 3, 31), today) == (
+        dt.date(2026, 3, 1),
+        dt.date(2026, 3, 31),
+        dt.date(2026, 2, 1),
+        dt.date(2026, 2, 28),
+    )
+    assert comparison_periods(dt.date(2026, 12, 1), dt.date(2026, 12, 31), today)[2:] == (
+        dt.date(2026, 11, 1),
+        dt.date(2026, 11, 30),
+    )
+
+
+def test_31_march_is_compared_with_all_of_february(cli, backend, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-03-31T12:00:00+00:00")
+    for amount, day in (("10", "2026-02-01"), ("18", "2026-02-28"), ("35", "2026-03-31")):
+        assert cli("add", amount, "x", "--date", day).exit_code == 0
+    data = cli("summary", "--json").json
+    assert data["previous_period"] == {"start": "2026-02-01", "end": "2026-02-28"}
+    assert data["previous_period_expenses"] == "28.00"
+    # (35 - 28) / 28 = +25 %; all of March so far against all of February
+    assert "▲ 25% more than Feb (28.00)" in cli("summary").stdout
+
+
+def test_a_cached_dashboard_is_not_compared_with_yesterdays_days(cli, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-06T23:50:00+00:00")
+    seed_october_and_november(cli)
+    assert cli("summary", "--json").json["previous_period_expenses"] == "80.00"
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-07T00:10:00+00:00")  # within the 30 min TTL
+    data = cli("summary", "--json").json
+    # 1-7 Oct: 30 + 50 + 200
+    assert (data["previous_period"]["end"], data["previous_period_expenses"]) == ("2026-10-07", "280.00")
+
+
+def test_fastest_growing_category_uses_the_same_like_for_like_basis(cli, backend, monkeypatch):
+    """groceries: 60 on 1-6 Nov against 10 on 1-6 Oct (+50), but 310 in all of October;
+    dining: 35 against 10 (+25). Like with like, groceries grew most."""
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-06T18:00:00+00:00")
+    for amount, category, day in (
+        ("10", "groceries", "2026-10-02"),
+        ("300", "groceries", "2026-10-20"),
+        ("10", "dining", "2026-10-03"),
+        ("60", "groceries", "2026-11-02"),
+        ("35", "dining", "2026-11-04"),
+    ):
+        assert cli("add", amount, category, "--date", day).exit_code == 0
+    answer = cli("ask", "How am I doing?", "--json").json["answer"]
+    assert "Fastest-growing category: groceries, 60.00 USD in 1–6 Nov against 10.00 USD in 1–6 Oct." in answer
+    summary = cli("summary", "--json").json
+    assert summary["compared_by_category"][:2] == [
+        {"category": "groceries", "total": "60.00", "previous_total": "10.00"},
+        {"category": "dining", "total": "35.00", "previous_total": "10.00"},
+    ]

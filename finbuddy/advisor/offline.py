@@ -21,22 +21,15 @@ def _fmt(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-def _growth(this: dict[str, Any], last: dict[str, Any]) -> tuple[str, Decimal, Decimal] | None:
-    """The category whose month-to-date spending, projected to the full month, grew most over last month."""
-    elapsed = max(1, int(this.get("days_elapsed") or 1))
-    length = max(elapsed, int(this.get("days_in_month") or elapsed))
-    before = {c["category"]: _d(c["spent"]) for c in table_records(last.get("by_category"))}
-    best: tuple[Decimal, str, Decimal, Decimal] | None = None
-    for c in table_records(this.get("by_category")):
-        now = _d(c["spent"])
-        projected = now * length / elapsed
-        previous = before.get(c["category"], Decimal(0))
-        increase = projected - previous
-        if increase > 0 and (best is None or (increase, c["category"]) > (best[0], best[1])):
-            best = (increase, c["category"], now, previous)
-    if best is None:
-        return None
-    return best[1], best[2], best[3]
+def _growth(this: dict[str, Any]) -> tuple[str, Decimal, Decimal, str, str] | None:
+    """The fastest-growing category as the ledger's like-for-like comparison found it (this month to
+    date against the same days of last month): (category, spent, previous, period, previous period)."""
+    compared = this.get("compared") or {}
+    name = compared.get("fastest_growing")
+    for c in table_records(compared.get("by_category")):
+        if name is not None and c["category"] == name:
+            return name, _d(c["spent"]), _d(c["previous"]), compared["period"], compared["previous_period"]
+    return None
 
 
 def offline_answer(figures: dict[str, Any], question: str | None) -> str:
@@ -71,12 +64,12 @@ def offline_answer(figures: dict[str, Any], question: str | None) -> str:
     if not over and not near and any(c.get("budget") for c in categories):
         lines.append("- Every budgeted category is below 80% of its budget.")
 
-    growth = _growth(this, last)
+    growth = _growth(this)
     if growth is not None:
-        category, now, previous = growth
+        category, now, previous, period, previous_period = growth
         lines.append(
-            f"- Fastest-growing category: {category}, {_fmt(now)} {currency} so far this month "
-            f"against {_fmt(previous)} {currency} in all of last month."
+            f"- Fastest-growing category: {category}, {_fmt(now)} {currency} in {period} "
+            f"against {_fmt(previous)} {currency} in {previous_period}."
         )
 
     monthly_spend = max(expenses, last_expenses)

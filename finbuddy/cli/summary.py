@@ -71,18 +71,22 @@ def _header(s: Summary) -> RenderableType:
 
     from finbuddy.cli.output import printable
 
-    previous = s.previous_period_expenses_cents
-    prev_name = _month_name(s.start, previous_month=True)
-    if previous and s.expenses_cents != previous:
-        change = (s.expenses_cents - previous) * 100 / previous
+    # Like with like: the compared part of this month (up to today) against the same days of last month.
+    compared = s.comparison
+    current, previous = compared.expenses_cents, compared.previous_expenses_cents
+    this_label, prev_label = compared.labels()
+    if previous and current != previous:
+        change = (current - previous) * 100 / previous
         arrow, style, word = ("▲", "red", "more") if change > 0 else ("▼", "green", "less")
-        trend = Text(f"{arrow} {abs(change):.0f}% {word} than {prev_name}", style=style)
+        trend = Text(f"{arrow} {abs(change):.0f}% {word} than {prev_label}", style=style)
     elif previous:
-        trend = Text(f"= the same as {prev_name}", style="dim")
+        trend = Text(f"= the same as {prev_label}", style="dim")
     else:
-        trend = Text(f"nothing spent in {prev_name}", style="dim")
+        trend = Text(f"nothing spent in {prev_label}", style="dim")
     if previous:
         trend.append(f" ({_money(previous)})", style="dim")
+    if current != s.expenses_cents:  # spending dated after today is not compared yet
+        trend.append(f" · {this_label}: {_money(current)}", style="dim")
 
     net_style = "green" if s.net_cents > 0 else ("red" if s.net_cents < 0 else "")
     if s.savings_rate_pct is None:

@@ -94,11 +94,18 @@ holdings = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("ticker", String(16), nullable=False),
     Column("quantity_e8", BigInteger, nullable=False),
-    Column("cost_micros", BigInteger, nullable=True),
+    Column("cost_micros", BigInteger, nullable=True),  # average unit cost of the cost_quantity_e8 part
     _ts("created_at"),
     _ts("updated_at"),
+    # The part of quantity_e8 whose cost is known (revision 0005): buying without a cost adds to
+    # quantity_e8 only, so a known cost basis is never lost.
+    Column("cost_quantity_e8", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("user_id", "ticker"),
     CheckConstraint("quantity_e8 > 0", name="quantity_positive"),
+    CheckConstraint(
+        "cost_quantity_e8 >= 0 AND cost_quantity_e8 <= quantity_e8 AND (cost_micros IS NULL) = (cost_quantity_e8 = 0)",
+        name="cost_quantity_range",
+    ),
 )
 
 prices = Table(
@@ -110,7 +117,8 @@ prices = Table(
     Column("price_date", Date, nullable=False),
     Column("source", String(16), nullable=False),
     _ts("updated_at"),
-    PrimaryKeyConstraint("user_id", "ticker"),
+    # Every dated price is kept (revision 0005); a holding is valued at its ticker's latest date.
+    PrimaryKeyConstraint("user_id", "ticker", "price_date"),
     CheckConstraint("price_micros > 0", name="price_positive"),
 )
 

@@ -79,7 +79,7 @@ def export_json(ctx: Context, out: TextIO) -> ExportResult:
     from finbuddy.db.bulk import stream_records
     from finbuddy.db.portfolio import list_holdings
     from finbuddy.db.users import find_user_id
-    from finbuddy.ledger.portfolio import Holding, quantity_from_e8, unit_from_micros
+    from finbuddy.ledger.portfolio import Holding
 
     def dump(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
@@ -101,10 +101,7 @@ def export_json(ctx: Context, out: TextIO) -> ExportResult:
         budget_json = [{"category": c, "amount": format_cents(cents)} for c, cents in budgets]
         out.write(f'  "budgets": {dump(budget_json)},\n')
         holdings = [] if user_id is None else list_holdings(conn, user_id)
-        holding_json = [
-            Holding(t, quantity_from_e8(q), None if c is None else unit_from_micros(c)).to_json()
-            for t, q, c in holdings
-        ]
+        holding_json = [Holding.from_row(*row).to_json() for row in holdings]
         out.write(f'  "holdings": {dump(holding_json)}\n')
         out.write("}\n")
     return ExportResult("json", count)

@@ -93,24 +93,45 @@ def format_decimal(value: Decimal) -> str:
 
 @dataclass(frozen=True)
 class Holding:
+    """A holding as stored: `cost` is the average unit cost of the `cost_quantity` units bought with
+    a known cost (None when there are none); the rest of `quantity` has no known cost."""
+
     ticker: str
     quantity: Decimal
     cost: Decimal | None
+    cost_quantity: Decimal
+
+    @classmethod
+    def from_row(cls, ticker: str, quantity_e8: int, cost_micros: int | None, cost_quantity_e8: int) -> Holding:
+        return cls(
+            ticker,
+            quantity_from_e8(quantity_e8),
+            None if cost_micros is None else unit_from_micros(cost_micros),
+            quantity_from_e8(cost_quantity_e8),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ticker": self.ticker,
             "quantity": format_decimal(self.quantity),
             "cost": None if self.cost is None else format_decimal(self.cost),
+            "cost_quantity": format_decimal(self.cost_quantity),
         }
 
 
 @dataclass(frozen=True)
 class Price:
+    """A dated price as stored. `latest`: no newer price of the ticker exists, so valuations use this
+    one (an older price is kept as history only). `held`: the user holds the ticker."""
+
     ticker: str
     price: Decimal
     date: dt.date
     source: str
+    latest: bool = True
+    held: bool = True
+    latest_price: Decimal | None = None  # the price in use when this one is not the latest
+    latest_date: dt.date | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +139,8 @@ class Price:
             "price": format_decimal(self.price),
             "date": self.date.isoformat(),
             "source": self.source,
+            "latest": self.latest,
+            "held": self.held,
         }
 
 
@@ -125,12 +148,18 @@ class Price:
 class HoldingValue:
     ticker: str
     quantity: Decimal
-    cost: Decimal | None  # per unit (weighted average of the purchases)
-    price: Decimal | None  # per unit, the latest known
+    cost: Decimal | None  # per unit: weighted average of the purchases with a known cost
+    price: Decimal | None  # per unit, the latest dated price
     value_cents: int | None  # quantity x price, rounded to cents; None without a price
-    gain_cents: int | None  # value - quantity x cost; None without a price or a cost
+    # value of the cost_quantity units - cost_quantity x cost; None without a price or a cost
+    gain_cents: int | None
     weight_pct: float | None  # share of total_value_cents, 2 decimals; None without a price
     price_as_of: dt.date | None
+    cost_quantity: Decimal  # the part of quantity whose cost is known (cost and gain cover it)
+
+    @property
+    def cost_complete(self) -> bool:
+        return self.cost_quantity == self.quantity
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +171,7 @@ class HoldingValue:
             "gain": None if self.gain_cents is None else format_cents(self.gain_cents),
             "weight_pct": self.weight_pct,
             "price_as_of": None if self.price_as_of is None else self.price_as_of.isoformat(),
+            "cost_quantity": format_decimal(self.cost_quantity),
         }
 
     @classmethod
@@ -161,6 +191,7 @@ class HoldingValue:
             gain_cents=cents("gain"),
             weight_pct=data["weight_pct"],
             price_as_of=None if data["price_as_of"] is None else dt.date.fromisoformat(data["price_as_of"]),
+            cost_quantity=Decimal(data["cost_quantity"]),
         )
 
 
@@ -168,8 +199,10 @@ class HoldingValue:
 class Portfolio:
     """A valuation of one user's holdings.
 
-    total_value_cents sums the holdings that have a price; total_cost_cents sums the holdings
-    that have a cost; total_gain_cents sums the gains of holdings that have both.
+    total_value_cents sums the holdings that have a price; total_cost_cents sums the known costs
+    (cost_quantity x cost); total_gain_cents sums the gains on those known parts of holdings that
+    have a price. `cost_incomplete` lists the holdings whose cost is known for less than all of
+    their quantity (or none of it): their gain covers only the known part.
     """
 
     user: str
@@ -182,6 +215,10 @@ class Portfolio:
     total_gain_cents: int = 0
     unpriced: list[str] = field(default_factory=list)
 
+    @property
+    def cost_incomplete(self) -> list[str]:
+        return [h.ticker for h in self.holdings if not h.cost_complete]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "user": self.user,
@@ -190,6 +227,7 @@ class Portfolio:
             "total_value": format_cents(self.total_value_cents),
             "total_cost": format_cents(self.total_cost_cents),
             "total_gain": format_cents(self.total_gain_cents),
+            "cost_incomplete": self.cost_incomplete,
             "as_of": self.as_of.isoformat(),
             "cached": self.cached,
         }
@@ -284,6 +322,7 @@ class CsvPriceSource:
                         price = parse_unit_price(cells[positions["price"]])
                         raw_date = cells[positions["date"]].strip() if "date" in positions else ""
                         day = parse_iso_date(raw_date) if raw_date else today
+                        check_price_date(day, today)
                     except ValidationError as exc:
                         raise ValidationError(f"{label} line {line_start}: {exc.message}") from None
                     previous = found.get(ticker)
@@ -301,10 +340,18 @@ class CsvPriceSource:
 # --- commands -----------------------------------------------------------------------
 
 
-def add_holding(ctx: Context, ticker: str, quantity: Decimal, cost: Decimal | None = None) -> Holding:
-    """Buy `quantity` more of `ticker`; the unit cost becomes the weighted average of the purchases.
+def check_price_date(day: dt.date, today: dt.date) -> None:
+    """A price from the future would stay "the latest" and hide every real price until that day."""
+    if day > today:
+        raise ValidationError(f"price date {day.isoformat()} is in the future: expected {today.isoformat()} or earlier")
 
-    If the existing holding or the new purchase has no cost, the average is unknown (None).
+
+def add_holding(ctx: Context, ticker: str, quantity: Decimal, cost: Decimal | None = None) -> Holding:
+    """Buy `quantity` more of `ticker`.
+
+    With a cost, the purchase joins the holding's known cost basis (the unit cost becomes the
+    weighted average of the purchases with a cost). Without one, only the quantity grows: the
+    known cost of the earlier purchases is kept, and their gain stays measurable.
     """
     from finbuddy.db.portfolio import get_holding, upsert_holding
     from finbuddy.db.users import bump_portfolio_version, ensure_user
@@ -315,27 +362,26 @@ def add_holding(ctx: Context, ticker: str, quantity: Decimal, cost: Decimal | No
     now = ctx.now()
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
-        existing = get_holding(conn, user_id, symbol)
-        if existing is None:
-            total_e8, cost_micros = added_e8, added_cost
-        else:
-            held_e8, held_cost = existing
-            total_e8 = held_e8 + added_e8
-            if total_e8 > MAX_QUANTITY * _E8:
-                raise ValidationError(
-                    f"quantity {quantity_from_e8(total_e8)} of {symbol} would be too large: at most {MAX_QUANTITY:,}"
-                )
-            if held_cost is None or added_cost is None:
-                cost_micros = None
-            else:
-                cost_micros = _round_div(held_e8 * held_cost + added_e8 * added_cost, total_e8)
-        upsert_holding(conn, user_id, symbol, total_e8, cost_micros, now)
+        # The version bump first: its row lock on users makes concurrent adds of one user take
+        # turns (PostgreSQL), so none reads a holding that another is about to overwrite.
         bump_portfolio_version(conn, user_id)
-    return Holding(symbol, quantity_from_e8(total_e8), None if cost_micros is None else unit_from_micros(cost_micros))
+        held_e8, held_cost, held_cost_e8 = get_holding(conn, user_id, symbol) or (0, None, 0)
+        total_e8 = held_e8 + added_e8
+        if total_e8 > MAX_QUANTITY * _E8:
+            raise ValidationError(
+                f"quantity {quantity_from_e8(total_e8)} of {symbol} would be too large: at most {MAX_QUANTITY:,}"
+            )
+        if added_cost is None:
+            cost_e8, cost_micros = held_cost_e8, held_cost
+        else:
+            cost_e8 = held_cost_e8 + added_e8
+            cost_micros = _round_div(held_cost_e8 * (held_cost or 0) + added_e8 * added_cost, cost_e8)
+        upsert_holding(conn, user_id, symbol, total_e8, cost_micros, cost_e8, now)
+    return Holding.from_row(symbol, total_e8, cost_micros, cost_e8)
 
 
 def remove_holding(ctx: Context, ticker: str) -> Holding:
-    """Remove a holding entirely (its last price is kept); returns what was removed."""
+    """Remove a holding entirely (its prices are kept); returns what was removed."""
     from finbuddy.db.portfolio import delete_holding, get_holding
     from finbuddy.db.users import bump_portfolio_version, find_user_id
 
@@ -347,24 +393,55 @@ def remove_holding(ctx: Context, ticker: str) -> Holding:
             raise NotFound(f"no holding {symbol!r} for user {ctx.user!r}")
         delete_holding(conn, user_id, symbol)
         bump_portfolio_version(conn, user_id)
-    held_e8, cost_micros = existing
-    return Holding(symbol, quantity_from_e8(held_e8), None if cost_micros is None else unit_from_micros(cost_micros))
+    return Holding.from_row(symbol, *existing)
+
+
+def _stored_prices(conn, user_id: int, rows: list[tuple[str, int, dt.date]], source: str) -> list[Price]:
+    """What the rows just written mean: is each now its ticker's latest price, is the ticker held."""
+    from finbuddy.db.portfolio import latest_prices, list_holdings
+
+    held = {row[0] for row in list_holdings(conn, user_id)}
+    latest = latest_prices(conn, user_id, [t for t, _p, _d in rows])
+    stored = []
+    for ticker, micros, day in rows:
+        newest = latest.get(ticker)
+        is_latest = newest is None or newest[1] <= day
+        stored.append(
+            Price(
+                ticker,
+                unit_from_micros(micros),
+                day,
+                source,
+                latest=is_latest,
+                held=ticker in held,
+                latest_price=None if is_latest or newest is None else unit_from_micros(newest[0]),
+                latest_date=None if is_latest or newest is None else newest[1],
+            )
+        )
+    return stored
 
 
 def set_price(ctx: Context, ticker: str, price: Decimal, date: dt.date | None = None) -> Price:
-    """Record a manual unit price for a ticker (held or not), dated today unless given."""
+    """Record a manual unit price for a ticker (held or not), dated today unless given.
+
+    Prices are kept by date: one of the same day replaces the earlier one; an older one is kept as
+    history and does not change the valuation (the result says so: `latest` is False).
+    """
     from finbuddy.db.portfolio import upsert_prices
     from finbuddy.db.users import bump_portfolio_version, ensure_user
 
     symbol = normalize_ticker(ticker)
     micros = _micros(price, "price")
-    day = date or ctx.today()
+    today = ctx.today()
+    day = date or today
+    check_price_date(day, today)
     now = ctx.now()
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
         upsert_prices(conn, user_id, [(symbol, micros, day)], "manual", now)
         bump_portfolio_version(conn, user_id)
-    return Price(symbol, unit_from_micros(micros), day, "manual")
+        (stored,) = _stored_prices(conn, user_id, [(symbol, micros, day)], "manual")
+    return stored
 
 
 @dataclass(frozen=True)
@@ -373,12 +450,18 @@ class SyncResult:
     updated: list[Price]
     unpriced: list[str]  # held tickers that still have no price
 
+    @property
+    def not_held(self) -> list[str]:
+        """Tickers priced by the source that the user does not hold (their prices are stored)."""
+        return sorted({p.ticker for p in self.updated if not p.held})
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "updated": len(self.updated),
             "prices": [p.to_json() for p in self.updated],
             "unpriced": self.unpriced,
+            "not_held": self.not_held,
         }
 
 
@@ -386,42 +469,54 @@ def sync_prices(ctx: Context, source: PriceSource | None = None) -> SyncResult:
     """Refresh prices from `source` (if any) and invalidate the cached portfolio in the same transaction.
 
     The source is asked (and every row validated) before the write transaction begins, so a bad
-    input changes nothing.
+    input changes nothing. Prices are kept by date, so a source's older price never replaces a
+    newer one (it is kept as history; its Price says `latest` False).
     """
     from finbuddy.db.portfolio import holdings_with_prices, list_holdings, upsert_prices
     from finbuddy.db.users import bump_portfolio_version, ensure_user, find_user_id
 
     with ctx.db.read() as conn:
         user_id = find_user_id(conn, ctx.user)
-        held = [] if user_id is None else [t for t, _q, _c in list_holdings(conn, user_id)]
+        held = [] if user_id is None else [row[0] for row in list_holdings(conn, user_id)]
     quotes = [] if source is None else source.quotes(held, ctx.today())
     if user_id is None and not quotes:
         return SyncResult(None if source is None else source.name, [], [])
     rows = [(q.ticker, _micros(q.price, "price"), q.date) for q in quotes]
     now = ctx.now()
+    updated: list[Price] = []
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
         if source is not None:
             upsert_prices(conn, user_id, rows, source.name, now)
+            updated = _stored_prices(conn, user_id, rows, source.name)
         bump_portfolio_version(conn, user_id)
-        unpriced = [row[0] for row in holdings_with_prices(conn, user_id) if row[3] is None]
-    updated = [Price(t, unit_from_micros(p), d, source.name) for t, p, d in rows] if source is not None else []
+        unpriced = [row[0] for row in holdings_with_prices(conn, user_id) if row[4] is None]
     return SyncResult(None if source is None else source.name, updated, unpriced)
+
+
+def _cents_of(quantity_e8: int, unit_micros: int) -> int:
+    return _round_div(quantity_e8 * unit_micros, _E8_MICROS_PER_CENT)
 
 
 def _valuation(ctx: Context, rows, as_of: dt.datetime) -> Portfolio:
     priced: list[tuple[Any, int | None, int | None]] = []
     total_value = total_cost = total_gain = 0
-    for ticker, quantity_e8, cost_micros, price_micros, price_date in rows:
-        value = None if price_micros is None else _round_div(quantity_e8 * price_micros, _E8_MICROS_PER_CENT)
-        cost_total = None if cost_micros is None else _round_div(quantity_e8 * cost_micros, _E8_MICROS_PER_CENT)
-        gain = None if value is None or cost_total is None else value - cost_total
+    for row in rows:
+        _ticker, quantity_e8, cost_micros, cost_e8, price_micros, _price_date = row
+        value = None if price_micros is None else _cents_of(quantity_e8, price_micros)
+        known_cost = None if cost_micros is None else _cents_of(cost_e8, cost_micros)
+        gain = None
+        if price_micros is not None and known_cost is not None:
+            # The gain of the units whose cost is known; the value of all of them when all are.
+            known_value = value if cost_e8 == quantity_e8 else _cents_of(cost_e8, price_micros)
+            assert known_value is not None
+            gain = known_value - known_cost
         total_value += value or 0
-        total_cost += cost_total or 0
+        total_cost += known_cost or 0
         total_gain += gain or 0
-        priced.append(((ticker, quantity_e8, cost_micros, price_micros, price_date), value, gain))
+        priced.append((row, value, gain))
     holdings = []
-    for (ticker, quantity_e8, cost_micros, price_micros, price_date), value, gain in priced:
+    for (ticker, quantity_e8, cost_micros, cost_e8, price_micros, price_date), value, gain in priced:
         weight = None
         if value is not None and total_value > 0:
             weight = float(round(Decimal(value) * 100 / Decimal(total_value), 2))
@@ -435,6 +530,7 @@ def _valuation(ctx: Context, rows, as_of: dt.datetime) -> Portfolio:
                 gain_cents=gain,
                 weight_pct=weight,
                 price_as_of=price_date,
+                cost_quantity=quantity_from_e8(cost_e8),
             )
         )
     return Portfolio(

@@ -13,7 +13,7 @@ from finbuddy.money import format_cents
 
 CACHE_KIND = "summary"
 # Bumped when the cached JSON shape changes, so an older entry is never read back into a newer Summary.
-_SHAPE = 1
+_SHAPE = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,114 @@ class MerchantTotal:
 
 
 @dataclass(frozen=True)
+class CategoryChange:
+    """A category's spending in the compared part of a period and in the same part of the month before."""
+
+    category: str
+    total_cents: int
+    previous_cents: int
+
+    @property
+    def increase_cents(self) -> int:
+        return self.total_cents - self.previous_cents
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "total": format_cents(self.total_cents),
+            "previous_total": format_cents(self.previous_cents),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A month against the month before it, like with like (see comparison_periods).
+
+    `by_category` lists every category spent in either period, the largest increase first, so
+    its first entry with a positive increase is the fastest-growing category.
+    """
+
+    start: dt.date
+    end: dt.date
+    previous_start: dt.date
+    previous_end: dt.date
+    expenses_cents: int
+    previous_expenses_cents: int
+    by_category: list[CategoryChange]
+
+    @property
+    def whole_months(self) -> bool:
+        return (
+            self.start.day == 1
+            and month_bounds(self.start)[1] == self.end
+            and self.previous_end == (month_bounds(self.previous_start)[1])
+        )
+
+    def labels(self) -> tuple[str, str]:
+        """How people read the two periods: ("Nov", "Oct") for whole months, else ("1–6 Nov", "1–6 Oct")."""
+        if self.whole_months:
+            return _month_abbr(self.start), _month_abbr(self.previous_start)
+        return _span(self.start, self.end), _span(self.previous_start, self.previous_end)
+
+    def fastest_growing(self) -> CategoryChange | None:
+        """The category whose spending grew most (in money) between the compared periods, if any grew."""
+        growing = [c for c in self.by_category if c.increase_cents > 0]
+        return growing[0] if growing else None
+
+
+def _month_abbr(day: dt.date) -> str:
+    return _MONTHS[day.month - 1]  # not strftime: English whatever the locale, like the rest of the output
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _span(start: dt.date, end: dt.date) -> str:
+    if start == end:
+        return f"{start.day} {_month_abbr(start)}"
+    return f"{start.day}–{end.day} {_month_abbr(start)}"
+
+
+def comparison_periods(start: dt.date, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date, dt.date, dt.date]:
+    """(start, end, previous_start, previous_end): which part of the month [start, end] is compared
+    with which part of the month before it.
+
+    A month in progress (today within it) is compared up to today with the same days of the month
+    before (1–6 Nov with 1–6 Oct), as far as that month has them (1–31 Mar with 1–28 Feb). A past
+    or future month is compared whole with the whole month before.
+    """
+    previous_start, previous_end = month_bounds(previous_month(start))
+    if start <= today <= end:
+        same_day = previous_start + dt.timedelta(days=(today - start).days)
+        return start, today, previous_start, min(same_day, previous_end)
+    return start, end, previous_start, previous_end
+
+
+def compare_with_previous_month(conn, user_id: int, start: dt.date, end: dt.date, today: dt.date) -> Comparison:
+    """The one computation of "this month against last month", for the dashboard and the advisor alike."""
+    from finbuddy.db.summary import compared_expenses
+
+    current_start, current_end, previous_start, previous_end = comparison_periods(start, end, today)
+    rows = compared_expenses(conn, user_id, current_start, current_end, previous_start, previous_end)
+    changes = [CategoryChange(c, t, p) for c, t, p in rows if t or p]
+    changes.sort(key=lambda c: (-c.increase_cents, -c.total_cents, c.category))
+    return Comparison(
+        start=current_start,
+        end=current_end,
+        previous_start=previous_start,
+        previous_end=previous_end,
+        expenses_cents=sum(c.total_cents for c in changes),
+        previous_expenses_cents=sum(c.previous_cents for c in changes),
+        by_category=changes,
+    )
+
+
+def _no_comparison(start: dt.date, end: dt.date, today: dt.date) -> Comparison:
+    current_start, current_end, previous_start, previous_end = comparison_periods(start, end, today)
+    return Comparison(current_start, current_end, previous_start, previous_end, 0, 0, [])
+
+
+@dataclass(frozen=True)
 class Summary:
     """One user's month. Money in cents; `daily` has every day of the period (0 where nothing was spent)."""
 
@@ -68,12 +176,18 @@ class Summary:
     by_category: list[CategoryTotal]
     daily: list[DailyTotal]
     top_merchants: list[MerchantTotal]
-    previous_period_expenses_cents: int
+    comparison: Comparison
     as_of: dt.datetime
     cached: bool
 
+    @property
+    def previous_period_expenses_cents(self) -> int:
+        """Last month's expenses over the same days as this month's compared part (like with like)."""
+        return self.comparison.previous_expenses_cents
+
     def to_json(self) -> dict[str, Any]:
-        """SPEC.md's summary shape, plus savings_rate_pct and cached."""
+        """SPEC.md's summary shape, plus savings_rate_pct, the compared periods and cached."""
+        c = self.comparison
         return {
             "user": self.user,
             "currency": self.currency,
@@ -85,7 +199,11 @@ class Summary:
             "by_category": [c.to_json() for c in self.by_category],
             "daily": [d.to_json() for d in self.daily],
             "top_merchants": [m.to_json() for m in self.top_merchants],
-            "previous_period_expenses": format_cents(self.previous_period_expenses_cents),
+            "previous_period_expenses": format_cents(c.previous_expenses_cents),
+            "previous_period": {"start": c.previous_start.isoformat(), "end": c.previous_end.isoformat()},
+            "compared_period": {"start": c.start.isoformat(), "end": c.end.isoformat()},
+            "compared_expenses": format_cents(c.expenses_cents),
+            "compared_by_category": [change.to_json() for change in c.by_category],
             "as_of": self.as_of.isoformat(),
             "cached": self.cached,
         }
@@ -116,7 +234,18 @@ class Summary:
             top_merchants=[
                 MerchantTotal(m["merchant"], _cents(m["total"]), int(m["count"])) for m in data["top_merchants"]
             ],
-            previous_period_expenses_cents=_cents(data["previous_period_expenses"]),
+            comparison=Comparison(
+                start=dt.date.fromisoformat(data["compared_period"]["start"]),
+                end=dt.date.fromisoformat(data["compared_period"]["end"]),
+                previous_start=dt.date.fromisoformat(data["previous_period"]["start"]),
+                previous_end=dt.date.fromisoformat(data["previous_period"]["end"]),
+                expenses_cents=_cents(data["compared_expenses"]),
+                previous_expenses_cents=_cents(data["previous_period_expenses"]),
+                by_category=[
+                    CategoryChange(c["category"], _cents(c["total"]), _cents(c["previous_total"]))
+                    for c in data["compared_by_category"]
+                ],
+            ),
             as_of=dt.datetime.fromisoformat(data["as_of"]),
             cached=cached,
         )
@@ -139,7 +268,10 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
     """
     from finbuddy.db.users import versions
 
-    start, end = month_bounds((month or ctx.today()).replace(day=1))
+    today = ctx.today()
+    start, end = month_bounds((month or today).replace(day=1))
+    # The comparison depends on the day (1-6 Nov against 1-6 Oct), so the key carries its end.
+    compared_to = comparison_periods(start, end, today)[1].isoformat()
     currency = ctx.settings.currency
     with ctx.db.read() as conn:
         # The primary's version: a summary the user just wrote to is never served stale,
@@ -151,7 +283,7 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
         user_id, data_version, _ = found
         generation = [user_id, data_version]
         if not fresh:
-            hit = ctx.cache.get(CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), currency)
+            hit = ctx.cache.get(CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), compared_to, currency)
             if hit is not None:
                 try:
                     return Summary.from_json(hit.value, cached=True)
@@ -161,7 +293,9 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
             summary = _compute(ctx, conn, user_id, start, end, currency)
     if ctx.db.reporting_url:
         summary = _compute_on_replica(ctx, user_id, data_version, start, end, currency)
-    ctx.cache.put(CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), currency, value=summary.to_json())
+    ctx.cache.put(
+        CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), compared_to, currency, value=summary.to_json()
+    )
     return summary
 
 
@@ -182,8 +316,8 @@ def _compute_on_replica(
 def _compute(ctx: Context, conn, user_id: int, start: dt.date, end: dt.date, currency: str) -> Summary:
     from finbuddy.db.summary import month_aggregates
 
-    previous_start, previous_end = month_bounds(previous_month(start))
-    figures = month_aggregates(conn, user_id, start, end, previous_start, previous_end)
+    figures = month_aggregates(conn, user_id, start, end)
+    comparison = compare_with_previous_month(conn, user_id, start, end, ctx.today())
     as_of = ctx.now().astimezone(ctx.zone).replace(microsecond=0)
 
     expenses = income = 0
@@ -221,7 +355,7 @@ def _compute(ctx: Context, conn, user_id: int, start: dt.date, end: dt.date, cur
         by_category=categories,
         daily=daily,
         top_merchants=[MerchantTotal(m, t, n) for m, t, n in figures.top_merchants],
-        previous_period_expenses_cents=figures.previous_expenses,
+        comparison=comparison,
         as_of=as_of,
         cached=False,
     )
@@ -241,7 +375,7 @@ def _empty(ctx: Context, start: dt.date, end: dt.date, currency: str) -> Summary
         by_category=[],
         daily=[DailyTotal(start + dt.timedelta(days=i), 0) for i in range(days)],
         top_merchants=[],
-        previous_period_expenses_cents=0,
+        comparison=_no_comparison(start, end, ctx.today()),
         as_of=ctx.now().astimezone(ctx.zone).replace(microsecond=0),
         cached=False,
     )
