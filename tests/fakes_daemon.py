@@ -97,7 +97,7 @@ def seed_users(count: int, prefix: str = "user", category: str = "groceries") ->
 def insight_rows(day=None) -> list[dict]:
     from finbuddy.config import load_settings
     from finbuddy.context import Context
-    from finbuddy.db.daemon import insight_rows as query
+    from finbuddy.db.insights import insight_rows as query
 
     ctx = Context(settings=load_settings())
     try:

@@ -264,7 +264,7 @@ def test_a_claim_held_by_a_dead_process_is_retaken_at_once_but_a_live_one_is_not
     import sys
 
     from finbuddy.daemon.insights import run_insight_batch
-    from finbuddy.db.daemon import claim_insight
+    from finbuddy.db.insights import claim_insight
     from finbuddy.db.users import find_user_id
 
     seed_users(2)

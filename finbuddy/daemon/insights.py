@@ -140,8 +140,8 @@ class Insight:
 
 def latest_insight(ctx: Context, user: str | None = None) -> Insight:
     """The user's most recent daily insight; NotFound if the batch has not written one yet."""
-    from finbuddy.db.daemon import as_utc
-    from finbuddy.db.daemon import latest_insight as query
+    from finbuddy.db.engine import as_utc
+    from finbuddy.db.insights import latest_insight as query
     from finbuddy.db.users import find_user_id
 
     name = user or ctx.user
@@ -189,7 +189,7 @@ def run_insight_batch(
     than ai.requests_per_minute, from daemon.workers threads. One user's failure is recorded on their row and
     retried by a later run; a reached global limit ends the batch (nothing more can succeed today).
     """
-    from finbuddy.db import daemon as q
+    from finbuddy.db import insights as q
 
     if generate is None:
         from finbuddy.advisor import generate_insight

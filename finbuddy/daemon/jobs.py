@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from finbuddy.context import Context
-from finbuddy.db.daemon import JobRun
+from finbuddy.db.job_runs import JobRun
 
 log = logging.getLogger("finbuddy.daemon")
 

@@ -19,7 +19,7 @@ import schedule
 from finbuddy.clock import Clock
 from finbuddy.context import Context
 from finbuddy.daemon.jobs import JobResult, JobSpec, RunControl, default_jobs
-from finbuddy.db.daemon import JobRun
+from finbuddy.db.job_runs import JobRun
 
 log = logging.getLogger("finbuddy.daemon")
 
@@ -164,7 +164,7 @@ class JobRunner:
         return self.ctx.zone
 
     def runs(self) -> dict[str, JobRun]:
-        from finbuddy.db.daemon import read_job_runs
+        from finbuddy.db.job_runs import read_job_runs
 
         with self.ctx.db.read() as conn:
             return read_job_runs(conn)
@@ -194,7 +194,7 @@ class JobRunner:
 
     def run_job(self, job: JobSpec, reason: str) -> JobOutcome:
         """Run one job now. Never raises: a failure is logged and recorded, and the caller's loop lives on."""
-        from finbuddy.db.daemon import record_job_end, record_job_start
+        from finbuddy.db.job_runs import record_job_end, record_job_start
 
         started = time.monotonic()
         try:
