@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -75,21 +76,49 @@ def test_missed_days_are_caught_up_once_not_once_per_day(backend, make_ctx):
     outcomes = runner.run_due("start-up")
     assert [o.job for o in outcomes] == ["daily"]
     assert "missed run, last completed 2026-11-24" in outcomes[0].reason
-    daemon.tick()
-    daemon.tick()
+    daemon.check_due()
+    daemon.check_due()
     assert len(calls) == 2
     assert runner.runs()["daily"].last_day == dt.date(2026, 11, 27)
 
-    # The next day's 07:00 is fired by the schedule.Scheduler on the injected clock, once.
+    # The next day's 07:00 is due at 07:00 on the injected clock, once (the loop firing it: the test below).
     ctx.clock.fixed = at("2026-11-28T06:59:00")
-    daemon.tick()
+    daemon.check_due()
     assert len(calls) == 2
-    assert daemon.scheduler.idle_seconds == pytest.approx(60.0)
+    assert runner.views()[0].next_run == at("2026-11-28T07:00:00")
     ctx.clock.fixed = at("2026-11-28T07:00:00")
-    assert daemon.scheduler.jobs[0].should_run
-    daemon.tick()
-    daemon.tick()
+    assert runner.views()[0].due
+    daemon.check_due()
+    daemon.check_due()
     assert len(calls) == 3
+
+
+def test_the_loop_runs_a_job_when_its_scheduled_check_fires_after_the_slot(backend, make_ctx, caplog):
+    """The schedule.Scheduler's job is what runs a due job while the daemon loops (no start-up catch-up here)."""
+    caplog.set_level(logging.INFO, logger="finbuddy")
+    ctx = make_ctx("2026-11-27T08:00:00")
+    calls: list = []
+    runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
+    runner.run_due("start-up")
+    ctx.clock.fixed = at("2026-11-28T07:00:05")  # the next slot has passed on the injected clock
+    daemon = Daemon(runner, tick_seconds=1)
+    tick = daemon.scheduler.jobs[0]
+    loop = threading.Thread(target=daemon.loop)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 20  # a bound for a loaded machine, not a timing assertion
+        while len(calls) < 2 and loop.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first_check = tick.last_run
+        # One more scheduled check must not run it again.
+        while tick.last_run == first_check and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop.set()
+        loop.join(10)
+    assert len(calls) == 2
+    assert runner.runs()["daily"].last_day == dt.date(2026, 11, 28)
+    assert "job daily: starting (scheduled)" in caplog.text
 
 
 def test_a_run_missed_yesterday_caught_up_before_todays_slot_is_not_repeated_at_the_slot(backend, make_ctx):
@@ -112,8 +141,6 @@ def test_the_daily_slot_is_local_to_the_configured_zone(monkeypatch, make_ctx):
     calls: list = []
     runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
     runner.run_due("start-up")
-    daemon = Daemon(runner)
-    assert daemon.scheduler.next_run == at("2026-11-26T07:00:00+09:00")
     assert runner.views()[0].next_run == at("2026-11-26T07:00:00+09:00")
 
 
@@ -139,10 +166,10 @@ def test_a_failing_job_is_recorded_and_the_loop_lives_on(backend, make_ctx, capl
     run = runner.runs()["broken"]
     assert run.last_status == "error" and run.last_day is None
     # Not hammered: retried after the back-off, not on every tick.
-    daemon.tick()
+    daemon.check_due()
     assert runner.runs()["broken"].last_finished_at == run.last_finished_at
     ctx.clock.fixed = at("2026-11-25T12:11:00")
-    daemon.tick()
+    daemon.check_due()
     assert runner.runs()["broken"].last_finished_at == at("2026-11-25T12:11:00")
     assert len(calls) == 1
 

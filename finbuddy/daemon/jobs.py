@@ -35,22 +35,15 @@ class Daily:
     def describe(self, zone: ZoneInfo) -> str:
         return f"daily at {self.at.strftime('%H:%M')} {zone.key}"
 
+    def slot(self, day: dt.date, zone: ZoneInfo) -> dt.datetime:
+        """The scheduled instant of local `day`: the one place a slot is computed."""
+        return dt.datetime.combine(day, self.at, tzinfo=zone)
+
     def latest_slot(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
         """The most recent scheduled instant at or before `now`."""
-        local = now.astimezone(zone)
-        slot = dt.datetime.combine(local.date(), self.at, tzinfo=zone)
-        if slot > local:
-            slot = dt.datetime.combine(local.date() - dt.timedelta(days=1), self.at, tzinfo=zone)
-        return slot
-
-    def next_slot_after(self, moment: dt.datetime, zone: ZoneInfo, after_day: dt.date | None) -> dt.datetime:
-        local = moment.astimezone(zone)
-        day = local.date()
-        while True:
-            slot = dt.datetime.combine(day, self.at, tzinfo=zone)
-            if slot > local and (after_day is None or day > after_day):
-                return slot
-            day += dt.timedelta(days=1)
+        today = now.astimezone(zone).date()
+        slot = self.slot(today, zone)
+        return slot if slot <= now else self.slot(today - dt.timedelta(days=1), zone)
 
     def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
         """Due when the latest slot's day has not been completed: a missed day (asleep, down) runs once, not N times.
@@ -69,7 +62,9 @@ class Daily:
         if _backing_off(run, now):
             assert run is not None and run.last_finished_at is not None  # _backing_off checked both
             return run.last_finished_at + RETRY_DELAY
-        return self.next_slot_after(now, zone, run.last_day if run is not None else None)
+        # Not due: the latest slot's day is completed, so the next slot is the one of the day after it.
+        assert run is not None and run.last_day is not None  # is_due is True without a completed day
+        return self.slot(run.last_day + dt.timedelta(days=1), zone)
 
 
 @dataclass(frozen=True)
