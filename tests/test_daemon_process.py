@@ -212,3 +212,14 @@ def test_sigterm_during_a_batch_finishes_the_call_in_flight_and_leaves_the_rest_
         assert server.count == 8
     finally:
         server.stop()
+
+
+def test_start_runs_the_command_line_it_is_given_and_reports_why_it_did_not_start(finbuddy_env):
+    """The daemon module does not spell the CLI's command line: the CLI passes it in (daemon_run_command)."""
+    from finbuddy.config import load_settings
+    from finbuddy.daemon.process import start_detached
+    from finbuddy.errors import DaemonError
+
+    command = [sys.executable, "-c", "import sys; sys.exit('finbuddy: no daemon here')"]
+    with pytest.raises(DaemonError, match=r"the daemon did not start: no daemon here$"):
+        start_detached(load_settings(), command, wait_seconds=20)

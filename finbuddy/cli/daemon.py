@@ -96,6 +96,11 @@ def run(
     run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler)
 
 
+def daemon_run_command() -> list[str]:
+    """How this finbuddy runs `daemon run` in a new process: the same interpreter and package, whatever PATH holds."""
+    return [sys.executable, "-m", "finbuddy", "daemon", "run", "--detached"]
+
+
 @daemon_app.command("start")
 def start(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the daemon to come up.")] = 15.0,
@@ -105,7 +110,7 @@ def start(
     from finbuddy.daemon.process import log_path, start_detached
 
     settings = state.current().settings
-    info = start_detached(settings, [], wait_seconds=wait)
+    info = start_detached(settings, daemon_run_command(), wait_seconds=wait)
     data = {**info.to_json(), "log_file": str(log_path(settings))}
     emit(data, json_, lambda: say(f"Started the finbuddy daemon (pid {info.pid}); log: {data['log_file']}"))
 

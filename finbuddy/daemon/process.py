@@ -9,7 +9,6 @@ import logging.handlers
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -172,8 +171,9 @@ def remove_stale_pidfile(settings) -> bool:
 # --- start / stop -------------------------------------------------------------------
 
 
-def start_detached(settings, argv_prefix: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
-    """Start `finbuddy daemon run` in its own session, detached from the terminal; return once it holds the pidfile."""
+def start_detached(settings, command: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
+    """Start `command` (the caller's way of running `finbuddy daemon run`) in its own session, detached from the
+    terminal; return once it holds the pidfile. What prints before its log is set up goes to CONSOLE_NAME."""
     info = daemon_info(settings)
     if info.running:
         where = f" (pid {info.pid})" if info.pid else ""
@@ -181,7 +181,6 @@ def start_detached(settings, argv_prefix: list[str], wait_seconds: float = 15.0)
     log_dir = settings.paths.log_dir
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     console_path = log_dir / CONSOLE_NAME
-    command = [sys.executable, "-m", "finbuddy", *argv_prefix, "daemon", "run", "--detached"]
     with open(console_path, "wb") as console:
         proc = subprocess.Popen(
             command,
