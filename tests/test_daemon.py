@@ -310,6 +310,69 @@ def test_a_claim_held_by_a_dead_process_is_retaken_at_once_but_a_live_one_is_not
     assert {r["user"]: r["status"] for r in insight_rows()} == {"user0000": "done", "user0001": "claimed"}
 
 
+def test_select_due_tries_new_retryable_and_abandoned_rows_and_counts_the_rest():
+    from finbuddy.daemon.insights import MAX_ATTEMPTS, select_due
+    from finbuddy.db.insights import InsightState
+
+    now = at("2026-11-25T12:00:00")
+    stale_before = now - dt.timedelta(minutes=10)
+
+    def state(user, status=None, attempts=0, owner=None, claimed_at=None):
+        return InsightState(len(user), user, status, attempts, owner, claimed_at)
+
+    states = [
+        state("new"),
+        state("retry", "failed", 1),
+        state("spent", "failed", MAX_ATTEMPTS),
+        state("stale", "claimed", 1, "elsewhere:1:aa", now - dt.timedelta(hours=1)),
+        state("busy", "claimed", 1, "elsewhere:1:bb", now - dt.timedelta(seconds=5)),
+        state("written", "done", 1),
+    ]
+    selection = select_due(states, stale_before)
+    assert [s.user for s in selection.todo] == ["new", "retry", "stale"]
+    assert (selection.skipped, selection.held) == (2, 1)
+
+
+def test_batch_summary_counts_each_users_result():
+    from finbuddy.daemon.insights import DONE, FAILED, HELD, SKIPPED, BatchSummary, UserInsight
+
+    summary = BatchSummary(day=dt.date(2026, 11, 25))
+    for result in (
+        UserInsight("a", DONE),
+        UserInsight("b", FAILED, error="provider down"),
+        UserInsight("c", HELD),
+        UserInsight("d", SKIPPED),
+    ):
+        summary.add(result)
+    assert (summary.done, summary.failed, summary.skipped, summary.remaining) == (1, 1, 2, 2)
+    assert summary.errors == ["b: provider down"]
+    assert not summary.complete
+
+
+def test_write_insight_for_one_user_and_day_calls_the_ai_once_whoever_asks(backend, fake, make_ctx):
+    """The per-user step the batch (and phase 2's queue workers) call: idempotent through the database claim."""
+    from finbuddy.daemon.insights import DONE, HELD, SKIPPED, write_insight
+    from finbuddy.db.insights import claim_insight
+    from finbuddy.db.users import find_user_id
+
+    server = fake()
+    seed_users(2)
+    ctx = make_ctx()
+    day = ctx.today()
+    first = write_insight(ctx, "user0000", day, "worker-a")
+    assert (first.status, server.count) == (DONE, 1)
+    assert first.answer is not None and first.answer.text.startswith("Fake advice")
+    again = write_insight(ctx, "user0000", day, "worker-b")
+    assert (again.status, server.count) == (SKIPPED, 1)
+    # A live claim of another worker is left to it.
+    with ctx.db.write() as conn:
+        claim_insight(conn, find_user_id(conn, "user0001"), day, "elsewhere:1:cc", ctx.now(), ctx.now(), 3)
+    held = write_insight(ctx, "user0001", day, "worker-a")
+    assert (held.status, server.count) == (HELD, 1)
+    rows = {r["user"]: (r["status"], r["claimed_by"]) for r in insight_rows()}
+    assert rows == {"user0000": ("done", "worker-a"), "user0001": ("claimed", "elsewhere:1:cc")}
+
+
 def test_pacer_spaces_calls_from_many_threads():
     pacer = Pacer(per_minute=1200)  # ~51.5 ms apart with the headroom
     starts: list[float] = []

@@ -18,7 +18,7 @@ ERROR_LENGTH = 300
 
 @dataclass(frozen=True)
 class InsightState:
-    """Where one user with data stands for one day, as the batch plans its work."""
+    """Where one user stands for one day: their insight row, if any."""
 
     user_id: int
     user: str
@@ -28,37 +28,42 @@ class InsightState:
     claimed_at: dt.datetime | None
 
 
+def _states(day: dt.date) -> sa.Select:
+    joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
+    return sa.select(
+        users.c.id,
+        users.c.name,
+        insights.c.status,
+        insights.c.attempts,
+        insights.c.claimed_by,
+        insights.c.claimed_at,
+    ).select_from(joined)
+
+
+def _state(row: sa.Row) -> InsightState:
+    return InsightState(
+        user_id=row[0],
+        user=row[1],
+        status=row[2],
+        attempts=row[3] or 0,
+        claimed_by=row[4],
+        claimed_at=as_utc(row[5]),
+    )
+
+
 def insight_states(conn: Connection, day: dt.date) -> list[InsightState]:
     """Every user with data (records or holdings) and their insight row for `day`, if any, in user order."""
     has_data = sa.or_(
         sa.exists().where(records.c.user_id == users.c.id),
         sa.exists().where(holdings.c.user_id == users.c.id),
     )
-    joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
-    stmt = (
-        sa.select(
-            users.c.id,
-            users.c.name,
-            insights.c.status,
-            insights.c.attempts,
-            insights.c.claimed_by,
-            insights.c.claimed_at,
-        )
-        .select_from(joined)
-        .where(has_data)
-        .order_by(users.c.id)
-    )
-    return [
-        InsightState(
-            user_id=row[0],
-            user=row[1],
-            status=row[2],
-            attempts=row[3] or 0,
-            claimed_by=row[4],
-            claimed_at=as_utc(row[5]),
-        )
-        for row in conn.execute(stmt)
-    ]
+    return [_state(row) for row in conn.execute(_states(day).where(has_data).order_by(users.c.id))]
+
+
+def insight_state(conn: Connection, user: str, day: dt.date) -> InsightState | None:
+    """One user's insight row for `day` (status None if there is none yet); None if there is no such user."""
+    row = conn.execute(_states(day).where(users.c.name == user)).first()
+    return _state(row) if row is not None else None
 
 
 def claim_insight(
