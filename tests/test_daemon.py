@@ -405,6 +405,9 @@ def test_pacer_hands_out_one_evenly_spaced_slot_per_call_whatever_the_threads():
     for thread in threads:
         thread.join()
     assert pacer._next_slot == pytest.approx(100.0 + 12 * pacer.interval)
+    assert pacer.slots == 12
+    assert pacer.min_spacing == pytest.approx(pacer.interval)
+    assert pacer.decided_per_minute() == pytest.approx(600_000 * 0.97)
 
 
 def test_pacer_wait_ends_when_stopped():
