@@ -240,6 +240,27 @@ def test_one_failing_user_does_not_stop_the_batch_and_is_retried_next_run(backen
     assert next(r for r in insight_rows() if r["user"] == "zed0000")["attempts"] == 2
 
 
+def test_run_once_retries_users_still_missing_todays_insight_without_waiting(backend, cli, fake, make_ctx):
+    """`finbuddy insights` says "run `finbuddy daemon run-once` to write it now": it must, even right after a
+    partial run; only the daemon's own loop backs off."""
+    server = fake(fail_marker="poisoncat")
+    seed_users(2)
+    seed_users(1, prefix="zed", category="poisoncat")
+    first = cli("daemon", "run-once", "--json")
+    item = next(i for i in first.json["ran"] if i["job"] == "daily-insights")
+    assert (item["status"], item["result"]["failed"]) == ("partial", 1)
+    daily = next(v for v in JobRunner(make_ctx()).views() if v.name == "daily-insights")
+    assert not daily.due  # the loop waits before hammering a failing provider again
+
+    server.fail_marker = None
+    again = cli("daemon", "run-once", "--json")  # the same minute
+    assert again.exit_code == 0
+    assert "daily-insights" not in {i["job"] for i in again.json["not_due"]}
+    item = next(i for i in again.json["ran"] if i["job"] == "daily-insights")
+    assert (item["status"], item["result"]["done"], item["result"]["skipped"]) == ("ok", 1, 2)
+    assert {r["user"]: (r["status"], r["attempts"]) for r in insight_rows()}["zed0000"] == ("done", 2)
+
+
 def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):
     from finbuddy.advisor import quota_status
     from finbuddy.daemon.insights import run_insight_batch

@@ -214,7 +214,7 @@ def run_once(json_: JsonOption = False) -> None:
         progress_for = _progress_factory(console(stderr=True))
     with daemon_logging(ctx.settings):
         runner = JobRunner(ctx, progress_for=progress_for)
-        outcomes = runner.run_due("run-once")
+        outcomes = runner.run_due("run-once", backoff=False)
         views = runner.views()
     ran = {outcome.job for outcome in outcomes}
     data = {

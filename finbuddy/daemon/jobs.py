@@ -15,8 +15,9 @@ from finbuddy.db.job_runs import JobRun
 
 log = logging.getLogger("finbuddy.daemon")
 
-# After a run that left work undone (a user failed, the provider was down), wait this long before the next try,
-# so a failing provider is not hammered by every tick.
+# After a run that left work undone (a user failed, the provider was down), the daemon's loop waits this long
+# before the next try, so a failing provider is not hammered by every tick. `run-once` does not wait: someone
+# (a person told "run `finbuddy daemon run-once` to write it now", or cron) asked for the work now.
 RETRY_DELAY = dt.timedelta(minutes=10)
 BACKOFF_STATUSES = ("partial", "error")
 
@@ -45,13 +46,13 @@ class Daily:
         slot = self.slot(today, zone)
         return slot if slot <= now else self.slot(today - dt.timedelta(days=1), zone)
 
-    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo, backoff: bool = True) -> bool:
         """Due when the latest slot's day has not been completed: a missed day (asleep, down) runs once, not N times.
 
         A run at 06:00 that catches up yesterday's missed 07:00 writes today's insight and completes today, so
         today's 07:00 finds nothing to do.
         """
-        if _backing_off(run, now):
+        if backoff and _backing_off(run, now):
             return False
         last_day = run.last_day if run is not None else None
         return last_day is None or last_day < self.latest_slot(now, zone).date()
@@ -77,10 +78,10 @@ class Every:
         minutes = int(self.interval.total_seconds() // 60)
         return "hourly" if minutes == 60 else f"every {minutes} minutes"
 
-    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo, backoff: bool = True) -> bool:
         if run is None or run.last_finished_at is None:
             return True
-        if _backing_off(run, now):
+        if backoff and _backing_off(run, now):
             return False
         return now - run.last_finished_at >= self.interval
 

@@ -186,8 +186,11 @@ class JobRunner:
                 log.exception("job %s: could not record the failure", job.name)
             return JobOutcome(job.name, "error", reason, error, elapsed)
 
-    def run_due(self, reason: str) -> list[JobOutcome]:
-        """Every job that is due now, once each, in registry order (start-up, each scheduled check, `run-once`)."""
+    def run_due(self, reason: str, backoff: bool = True) -> list[JobOutcome]:
+        """Every job that is due now, once each, in registry order (start-up, each scheduled check, `run-once`).
+
+        `backoff=False` (run-once) also runs a job whose last run left work undone moments ago.
+        """
         outcomes = []
         runs = self.runs()
         now = self.ctx.now()
@@ -195,7 +198,7 @@ class JobRunner:
             if self.stop.is_set():
                 break
             run = runs.get(job.name)
-            if job.schedule.is_due(run, now, self.zone):
+            if job.schedule.is_due(run, now, self.zone, backoff=backoff):
                 why = reason
                 if run is not None and reason == "start-up":
                     last = run.last_day.isoformat() if run.last_day else "never"
