@@ -15,6 +15,7 @@ from finbuddy.context import Context
 from finbuddy.daemon.jobs import Daily, JobResult, JobSpec, default_jobs
 from finbuddy.daemon.pacing import Pacer
 from finbuddy.daemon.scheduler import Daemon, JobRunner
+from tests.fakes.openai_server import TEST_API_KEY, bad_key, insufficient_quota
 from tests.fakes_daemon import insight_rows, seed_users, start_fake
 
 UTC = dt.UTC
@@ -259,6 +260,38 @@ def test_run_once_retries_users_still_missing_todays_insight_without_waiting(bac
     item = next(i for i in again.json["ran"] if i["job"] == "daily-insights")
     assert (item["status"], item["result"]["done"], item["result"]["skipped"]) == ("ok", 1, 2)
     assert {r["user"]: (r["status"], r["attempts"]) for r in insight_rows()}["zed0000"] == ("done", 2)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "says"),
+    [
+        (insufficient_quota(), "run out of credit (429 insufficient_quota)"),
+        (bad_key(TEST_API_KEY), "rejected the API key (HTTP 401)"),
+    ],
+    ids=["insufficient_quota", "401"],
+)
+def test_a_billing_or_auth_refusal_stops_the_batch_and_run_once_exits_1_with_it(
+    backend, cli, fake, make_ctx, monkeypatch, refusal, says
+):
+    monkeypatch.setenv("FINBUDDY_DAEMON_WORKERS", "1")
+    server = fake()
+    server.always(refusal)
+    seed_users(5)
+    result = cli("daemon", "run-once", "--json")
+    assert result.exit_code == 1
+    assert result.json["error"]["type"] == "advisor_unavailable"
+    assert says in result.json["error"]["message"]
+    assert TEST_API_KEY[-8:] not in result.stdout + result.stderr
+    assert server.count == 1  # not once per user
+    # The refusal is not the user's failure: no attempt used; nobody else was claimed.
+    assert [(r["user"], r["status"], r["attempts"]) for r in insight_rows()] == [("user0000", "failed", 0)]
+    run = JobRunner(make_ctx()).runs()["daily-insights"]
+    assert run.last_status == "error" and says in run.last_result["stopped"]
+
+    human = cli("daemon", "run-once")
+    assert human.exit_code == 1
+    assert human.stderr.splitlines()[-1].startswith("finbuddy: AI advisor unavailable: ")
+    assert server.count == 2
 
 
 def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):

@@ -202,7 +202,11 @@ def _brief_result(result: Any) -> str:
 
 @daemon_app.command("run-once")
 def run_once(json_: JsonOption = False) -> None:
-    """Run every job that is due now, then exit (the cron entry point). Exit 1 if a job failed."""
+    """Run every job that is due now, then exit (the cron entry point). Exit 1 if a job failed.
+
+    A job stopped by a typed error (the AI provider refusing the account, the database refusing writes) ends
+    the command with that error's one line; the details are in the log and in `daemon status`.
+    """
     from finbuddy.daemon.process import daemon_logging
     from finbuddy.daemon.scheduler import JobRunner
 
@@ -215,6 +219,9 @@ def run_once(json_: JsonOption = False) -> None:
     with daemon_logging(ctx.settings):
         runner = JobRunner(ctx, progress_for=progress_for)
         outcomes = runner.run_due("run-once", backoff=False)
+        fatal = next((outcome.error for outcome in outcomes if outcome.error is not None), None)
+        if fatal is not None:
+            raise fatal
         views = runner.views()
     ran = {outcome.job for outcome in outcomes}
     data = {

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from finbuddy.context import Context
 from finbuddy.daemon.pacing import Pacer
-from finbuddy.errors import FinbuddyError, NotFound, QuotaExceeded
+from finbuddy.errors import AdvisorAccountError, FinbuddyError, NotFound, QuotaExceeded
 
 if TYPE_CHECKING:
     from finbuddy.advisor import Answer
@@ -159,8 +159,9 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
 
     Idempotent through the database: the claim lets one worker at a time call the AI for a (user, day) and a
     written insight is never redone, so any process may call this for any user, any number of times. A failed
-    call is recorded on the row (an attempt used) and returned. QuotaExceeded (the global limit) is raised
-    after giving the attempt back: it stops a batch, it is not the user's failure.
+    call is recorded on the row (an attempt used) and returned. Raised after giving the attempt back, because
+    they stop a batch and are not the user's failure: QuotaExceeded (the global limit) and AdvisorAccountError
+    (the provider refused the account: billing or the key; no other user's call can succeed either).
     """
     from finbuddy.advisor import generate_insight
     from finbuddy.db import insights as q
@@ -181,7 +182,7 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
             return UserInsight(user, HELD)
         try:
             answer = generate_insight(ctx, user)
-        except QuotaExceeded as exc:
+        except (QuotaExceeded, AdvisorAccountError) as exc:
             with ctx.db.write() as conn:
                 q.fail_insight(conn, state.user_id, day, worker, ctx.now(), str(exc), count_attempt=False)
             raise
@@ -339,7 +340,8 @@ class InsightBatch:
 
     Calls start no faster than ai.requests_per_minute, from daemon.workers threads. One user's failure is
     recorded on their row and retried by a later run; the global limit ends the batch (nothing more can
-    succeed today). A stop request lets the calls in flight finish and leaves the rest for the next run.
+    succeed today), and so does the provider refusing the account (`error`: no other call can succeed). A stop
+    request lets the calls in flight finish and leaves the rest for the next run.
     """
 
     def __init__(
@@ -357,6 +359,7 @@ class InsightBatch:
         self.offline = settings.ai_provider() == "offline"
         self.pacer = None if self.offline else Pacer(int(settings["ai.requests_per_minute"]))
         self._halted: str | None = None  # why the batch stops early
+        self.error: FinbuddyError | None = None  # what stopped it, when that is an error for whoever runs it
         self._lock = threading.Lock()
 
     def select(self) -> list[InsightState]:
@@ -436,6 +439,11 @@ class InsightBatch:
             log.warning("daily-insights: %s; stopping the batch until the limit resets", exc)
             self._unfinished("global limit")
             return
+        except AdvisorAccountError as exc:
+            if self._halt(str(exc), exc):
+                log.error("daily-insights: %s; stopping the batch", exc)
+            self._unfinished("account refused")
+            return
         except Exception as exc:  # e.g. the database went away for this user: count it and go on
             log.exception("daily-insights: could not process user %r", user)
             result = UserInsight(user, FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -452,10 +460,14 @@ class InsightBatch:
             return False
         return not (self.stop.is_set() or self._halted is not None)
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, error: FinbuddyError | None = None) -> bool:
+        """Stop handing out users; True for the first reason given."""
         with self._lock:
-            if self._halted is None:
-                self._halted = reason
+            if self._halted is not None:
+                return False
+            self._halted = reason
+            self.error = error
+            return True
 
     def _unfinished(self, outcome: str) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from finbuddy.context import Context
 from finbuddy.db.job_runs import JobRun
+from finbuddy.errors import FinbuddyError
 
 log = logging.getLogger("finbuddy.daemon")
 
@@ -113,9 +114,10 @@ class RunControl:
 
 @dataclass
 class JobResult:
-    status: str  # ok | partial | interrupted
+    status: str  # ok | partial | interrupted | error
     result: dict[str, Any]
     completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
+    error: FinbuddyError | None = None  # with status error: what `run-once` reports and exits 1 for
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,12 @@ class JobSpec:
 
 
 def daily_insights(ctx: Context, control: RunControl) -> JobResult:
-    from finbuddy.daemon.insights import run_insight_batch
+    from finbuddy.daemon.insights import InsightBatch
 
-    summary = run_insight_batch(ctx, stop=control.stop, progress=control.progress)
+    batch = InsightBatch(ctx, stop=control.stop, progress=control.progress)
+    summary = batch.run()
+    if batch.error is not None:
+        return JobResult("error", summary.to_json(), error=batch.error)
     if summary.complete:
         return JobResult("ok", summary.to_json(), completed_day=summary.day)
     status = "interrupted" if summary.stopped == "stop requested" else "partial"

@@ -30,6 +30,7 @@ import schedule
 from finbuddy.context import Context
 from finbuddy.daemon.jobs import JobResult, JobSpec, RunControl, default_jobs
 from finbuddy.db.job_runs import JobRun
+from finbuddy.errors import FinbuddyError
 
 log = logging.getLogger("finbuddy.daemon")
 
@@ -45,6 +46,7 @@ class JobOutcome:
     reason: str
     result: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    error: FinbuddyError | None = None  # a typed error that ended the job: what `run-once` exits 1 with
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -174,7 +176,7 @@ class JobRunner:
                     record_job_end(conn, job.name, self.ctx.now(), result.status, result.result, result.completed_day)
                 elapsed = time.monotonic() - started
                 log.info("job %s: %s in %.1fs %s", job.name, result.status, elapsed, _brief(result.result))
-                return JobOutcome(job.name, result.status, reason, result.result, elapsed)
+                return JobOutcome(job.name, result.status, reason, result.result, elapsed, result.error)
         except Exception as exc:
             elapsed = time.monotonic() - started
             log.exception("job %s: failed after %.1fs", job.name, elapsed)
