@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,8 +26,10 @@ class DaemonFakeOpenAI(FakeOpenAI):
         per_minute: int | None = None,
         fail_marker: str | None = None,
         window_seconds: float = 60.0,
+        gate: threading.Event | None = None,
     ) -> None:
         super().__init__(record_file=record_file)
+        self.gate = gate  # when given, every answer waits until it is set
         self.latency = latency
         self.per_minute = per_minute
         self.fail_marker = fail_marker
@@ -55,6 +61,8 @@ class DaemonFakeOpenAI(FakeOpenAI):
                     return rate_limited()
                 self._window.append(now)
         reply = super()._next_reply()
+        if self.gate is not None:
+            self.gate.wait(60)
         if self.latency and reply.status == 200 and not reply.delay:
             reply = Reply(200, delay=self.latency, text=reply.text, headers=reply.headers)
         return reply
@@ -105,3 +113,29 @@ def insight_rows(day=None) -> list[dict]:
             return [dict(row) for row in query(conn, day)]
     finally:
         ctx.close()
+
+
+_PRINT_IDENTITY = (
+    "import sys, time; from finbuddy.daemon.insights import worker_identity; "
+    "print(worker_identity(), flush=True); time.sleep(float(sys.argv[1]))"
+)
+
+
+def dead_worker_identity() -> str:
+    """The claim owner a real process made, once that process has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PRINT_IDENTITY, "0"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+@contextmanager
+def live_worker_identity() -> Iterator[str]:
+    """The claim owner of a real process that stays alive while the block runs."""
+    proc = subprocess.Popen([sys.executable, "-c", _PRINT_IDENTITY, "120"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -16,7 +16,13 @@ from finbuddy.daemon.jobs import Daily, JobResult, JobSpec, default_jobs
 from finbuddy.daemon.pacing import Pacer
 from finbuddy.daemon.scheduler import Daemon, JobRunner
 from tests.fakes.openai_server import TEST_API_KEY, bad_key, insufficient_quota
-from tests.fakes_daemon import insight_rows, seed_users, start_fake
+from tests.fakes_daemon import (
+    dead_worker_identity,
+    insight_rows,
+    live_worker_identity,
+    seed_users,
+    start_fake,
+)
 
 UTC = dt.UTC
 
@@ -341,27 +347,41 @@ def test_two_concurrent_batches_never_call_twice_for_one_user(backend, fake, mak
 
 
 def test_a_claim_held_by_a_dead_process_is_retaken_at_once_but_a_live_one_is_not(backend, make_ctx):
-    import subprocess
-    import sys
-
     from finbuddy.daemon.insights import run_insight_batch
     from finbuddy.db.insights import claim_insight
     from finbuddy.db.users import find_user_id
 
     seed_users(2)
     ctx = make_ctx()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    import socket
-
-    host = socket.gethostname()[:40]
     now = ctx.now()
-    with ctx.db.write() as conn:
-        for name, owner in (("user0000", f"{host}:{dead.pid}:aa"), ("user0001", f"{host}:1:bb")):
-            claim_insight(conn, find_user_id(conn, name), ctx.today(), owner, now, now, 3)
-    summary = run_insight_batch(ctx)  # offline provider
+    with live_worker_identity() as live:
+        with ctx.db.write() as conn:
+            for name, owner in (("user0000", dead_worker_identity()), ("user0001", live)):
+                claim_insight(conn, find_user_id(conn, name), ctx.today(), owner, now, now, 3)
+        summary = run_insight_batch(ctx)  # offline provider
     assert (summary.done, summary.skipped, summary.remaining) == (1, 1, 1)
     assert {r["user"]: r["status"] for r in insight_rows()} == {"user0000": "done", "user0001": "claimed"}
+
+
+def test_a_claim_owner_is_dead_only_when_its_process_is_gone_from_this_host_and_pid_namespace():
+    from finbuddy.daemon.insights import owner_is_dead, worker_identity
+
+    assert owner_is_dead(dead_worker_identity())
+    with live_worker_identity() as live:
+        assert not owner_is_dead(live)
+    assert owner_is_dead(live)
+
+    ours = worker_identity()
+    host, pid, namespace, started, token, batch = ours.split(":")
+    assert len(ours) <= 64
+    assert owner_is_dead(ours)  # ours, but no worker of this process is inside write_insight with it
+    # A container with our host name and our pid, in its own pid namespace: alive as far as we can tell.
+    assert not owner_is_dead(":".join((host, pid, "0ther0ns", started, "beef00", batch)))
+    # A process that had our pid in our namespace before us: gone.
+    assert owner_is_dead(":".join((host, pid, namespace, started, "beef00", batch)))
+    # Another host, or an owner we cannot read: left to the time-based staleness.
+    assert not owner_is_dead(":".join(("elsewhere", pid, namespace, started, token, batch)))
+    assert not owner_is_dead(f"{host}:{pid}:aa")
 
 
 def test_select_due_tries_new_retryable_and_abandoned_rows_and_counts_the_rest():
@@ -425,6 +445,8 @@ def test_write_insight_for_one_user_and_day_calls_the_ai_once_whoever_asks(backe
     assert (held.status, server.count) == (HELD, 1)
     rows = {r["user"]: (r["status"], r["claimed_by"]) for r in insight_rows()}
     assert rows == {"user0000": ("done", "worker-a"), "user0001": ("claimed", "elsewhere:1:cc")}
+    with pytest.raises(ValueError, match="1 to 64 characters"):
+        write_insight(ctx, "user0001", day, "w" * 65)  # would not fit insights.claimed_by
 
 
 def test_pacer_spaces_calls_from_many_threads():

@@ -41,10 +41,71 @@ log = logging.getLogger("finbuddy.daemon")
 MAX_ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class _ProcessIdentity:
+    """What tells this process start apart from every other one that may claim insights in the same database."""
+
+    host: str
+    pid: int
+    namespace: str  # boot id + pid namespace, hashed: where `pid` means this process ("-": unknown)
+    started: str  # the start time of `pid` in clock ticks since boot ("-": unknown)
+    token: str  # random, once per process start
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.namespace}:{self.started}:{self.token}"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _start_time(pid: int | str) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name (field 2) may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def _namespace() -> str:
+    """A short hash of the boot id and the pid namespace: equal only where a pid names the same process."""
+    import hashlib
+
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    try:
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pid_ns = None
+    if not boot or not pid_ns:
+        return "-"
+    return hashlib.sha256(f"{boot.strip()}|{pid_ns}".encode()).hexdigest()[:8]
+
+
+_this_process: _ProcessIdentity | None = None
+
+
+def _process_identity() -> _ProcessIdentity:
+    """This process start's identity, made once (and again in a forked child, which has a pid of its own)."""
+    global _this_process
+    pid = os.getpid()
+    if _this_process is None or _this_process.pid != pid:
+        host = (socket.gethostname() or "localhost").replace(":", "_")[:20]
+        _this_process = _ProcessIdentity(host, pid, _namespace(), _start_time("self") or "-", secrets.token_hex(3))
+    return _this_process
+
+
 def worker_identity() -> str:
-    """Who holds a claim: host, pid and a per-batch token (so a dead process's claims can be recognised)."""
-    host = socket.gethostname()[:40] or "localhost"
-    return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
+    """Who holds a claim: host, pid, pid namespace, process start time, a random token made once per process,
+    and one per batch (at most 64 characters, like the claimed_by column).
+
+    Host and pid alone are not unique: containers share host names and each runs its worker as pid 1.
+    """
+    return f"{_process_identity()}:{secrets.token_hex(2)}"
 
 
 # Workers of this process inside write_insight now, by identity: their claims are live, any other of ours is not.
@@ -66,30 +127,41 @@ def _live(worker: str) -> Iterator[None]:
 
 
 def owner_is_dead(owner: str | None) -> bool:
-    """True only when we can be sure: the claim was made on this host by a process that no longer exists.
+    """True only when we can be sure the claim's owner is gone: it ran where its pid means a process we can see
+    (this host, boot and pid namespace), and that pid is gone or now belongs to a later process.
 
-    Anything else (another host, an unreadable owner, a live or reused pid) is left to the time-based staleness.
+    Anything else (another host, container or boot, an unreadable or older-format owner, a live process) is
+    left to the time-based staleness.
     """
     if not owner:
         return False
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != (socket.gethostname()[:40] or "localhost"):
+    parts = owner.split(":")
+    if len(parts) != 6:
+        return False
+    host, pid_text, namespace, started, token, _batch = parts
+    me = _process_identity()
+    if host != me.host or namespace == "-" or namespace != me.namespace:
         return False
     try:
-        pid = int(parts[1])
+        pid = int(pid_text)
     except ValueError:
         return False
-    if pid == os.getpid():
-        # Ours: orphaned unless a worker of this process is writing that insight now.
-        with _live_lock:
-            return owner not in _live_workers
+    if pid == me.pid:
+        if (started, token) == (me.started, me.token):
+            # Ours: orphaned unless a worker of this process is writing that insight now.
+            with _live_lock:
+                return owner not in _live_workers
+        return True  # an earlier process that had our pid in our namespace
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
+    except PermissionError:
+        pass  # it exists (another user's process)
     except OSError:
         return False
-    return False
+    now_started = _start_time(pid)
+    return now_started is not None and started != "-" and now_started != started  # the pid was reused
 
 
 # Added to the longest a call can take before another process's claim counts as abandoned.
@@ -166,6 +238,8 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
     from finbuddy.advisor import generate_insight
     from finbuddy.db import insights as q
 
+    if not 0 < len(worker) <= q.OWNER_LENGTH:
+        raise ValueError(f"a worker identity has 1 to {q.OWNER_LENGTH} characters, not {len(worker)}: {worker!r}")
     with ctx.db.read() as conn:
         state = q.insight_state(conn, user, day)
     if state is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -14,6 +14,7 @@ from finbuddy.db.engine import as_utc, dialect_insert
 from finbuddy.db.tables import holdings, insights, records, users
 
 ERROR_LENGTH = 300
+OWNER_LENGTH: int = cast(sa.String, insights.c.claimed_by.type).length or 64  # a worker identity (claimed_by)
 
 
 @dataclass(frozen=True)
