@@ -139,3 +139,48 @@ def live_worker_identity() -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+FULL_DISK_TABLES = ("insights", "job_runs")
+
+
+@contextmanager
+def database_refuses_writes(tables: tuple[str, ...] = FULL_DISK_TABLES) -> Iterator[None]:
+    """Every write to `tables` fails as on a full disk (SQLite's "database or disk is full", PostgreSQL's
+    disk_full "No space left on device"), through triggers; reads still work, as they do on a full disk."""
+    import sqlalchemy as sa
+
+    from finbuddy.config import load_settings
+
+    engine = sa.create_engine(load_settings().database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file \"base/16384/16403\": No space left on device' "
+                "USING ERRCODE = 'disk_full'; END $$"
+            )
+        for table in tables:
+            if postgres:
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER test_disk_full BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION test_disk_full()"
+                )
+            else:
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER test_disk_full_{table}_{op.lower()} BEFORE {op} ON {table} "
+                        "BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END"
+                    )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for table in tables:
+                if postgres:
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS test_disk_full ON {table}")
+                else:
+                    for op in ("insert", "update", "delete"):
+                        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS test_disk_full_{table}_{op}")
+        engine.dispose()

@@ -17,6 +17,8 @@ from finbuddy.daemon.pacing import Pacer
 from finbuddy.daemon.scheduler import Daemon, JobRunner
 from tests.fakes.openai_server import TEST_API_KEY, bad_key, insufficient_quota
 from tests.fakes_daemon import (
+    FULL_DISK_TABLES,
+    database_refuses_writes,
     dead_worker_identity,
     insight_rows,
     live_worker_identity,
@@ -298,6 +300,28 @@ def test_a_billing_or_auth_refusal_stops_the_batch_and_run_once_exits_1_with_it(
     assert human.exit_code == 1
     assert human.stderr.splitlines()[-1].startswith("finbuddy: AI advisor unavailable: ")
     assert server.count == 2
+
+
+@pytest.mark.parametrize("tables", [("insights",), FULL_DISK_TABLES], ids=["insights", "every-table"])
+def test_a_full_disk_ends_run_once_with_one_line_and_exit_1(backend, cli, finbuddy_env, tables):
+    """Issue 8: a full disk made `daemon run-once` print 827 lines with 36 tracebacks. The database refuses
+    writes and the log file cannot be written (it is /dev/full): one line, exit 1, details for the log."""
+    for amount in ("5", "6", "7"):
+        assert cli("--user", f"u{amount}", "add", amount, "coffee").exit_code == 0
+    logs = finbuddy_env / "logs"
+    logs.mkdir(parents=True)
+    (logs / "daemon.log").symlink_to("/dev/full")
+    with database_refuses_writes(tables):
+        human = cli("daemon", "run-once")
+        as_json = cli("daemon", "run-once", "--json")
+    expected = "disk is full" if backend == "sqlite" else "No space left on device"
+    assert human.exit_code == 1
+    assert human.stdout == ""
+    assert len(human.stderr.splitlines()) == 1, human.stderr
+    assert human.stderr.startswith("finbuddy: database error on ") and expected in human.stderr
+    assert as_json.exit_code == 1
+    assert as_json.json["error"]["type"] == "storage_error" and expected in as_json.json["error"]["message"]
+    assert insight_rows() == []
 
 
 def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):

@@ -54,10 +54,16 @@ class RichBatchProgress:
         assert self.task is not None  # added by start() with the bar
         self.progress.update(self.task, advance=count, status=status)
 
-    def close(self) -> None:
-        if self.progress is not None:
+    def close(self, failed: bool = False) -> None:
+        """Stop drawing; after a failure the bar is taken away, leaving the error's one line alone."""
+        if self.progress is None:
+            return
+        if failed:  # Live, not Progress.stop(): that draws the bar one last time, or a blank line off a terminal
+            self.progress.live.transient = True
+            self.progress.live.stop()
+        else:
             self.progress.stop()
-            self.progress = None
+        self.progress = None
 
 
 def _progress_factory(console):

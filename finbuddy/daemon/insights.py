@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from finbuddy.context import Context
 from finbuddy.daemon.pacing import Pacer
-from finbuddy.errors import AdvisorAccountError, FinbuddyError, NotFound, QuotaExceeded
+from finbuddy.errors import AdvisorAccountError, FinbuddyError, NotFound, QuotaExceeded, StorageError
 
 if TYPE_CHECKING:
     from finbuddy.advisor import Answer
@@ -233,7 +233,9 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
     written insight is never redone, so any process may call this for any user, any number of times. A failed
     call is recorded on the row (an attempt used) and returned. Raised after giving the attempt back, because
     they stop a batch and are not the user's failure: QuotaExceeded (the global limit) and AdvisorAccountError
-    (the provider refused the account: billing or the key; no other user's call can succeed either).
+    (the provider refused the account: billing or the key; no other user's call can succeed either). A
+    StorageError (the database refuses a write: a full disk) is raised as it comes: nothing can be recorded,
+    and a claim left behind is retaken once this process is gone or no worker of it holds the claim.
     """
     from finbuddy.advisor import generate_insight
     from finbuddy.db import insights as q
@@ -259,6 +261,8 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
         except (QuotaExceeded, AdvisorAccountError) as exc:
             with ctx.db.write() as conn:
                 q.fail_insight(conn, state.user_id, day, worker, ctx.now(), str(exc), count_attempt=False)
+            raise
+        except StorageError:
             raise
         except Exception as exc:  # one user's failure: recorded on their row
             error = str(exc) if isinstance(exc, FinbuddyError) else f"{type(exc).__name__}: {exc}"
@@ -414,8 +418,8 @@ class InsightBatch:
 
     Calls start no faster than ai.requests_per_minute, from daemon.workers threads. One user's failure is
     recorded on their row and retried by a later run; the global limit ends the batch (nothing more can
-    succeed today), and so does the provider refusing the account (`error`: no other call can succeed). A stop
-    request lets the calls in flight finish and leaves the rest for the next run.
+    succeed today), and so do the provider refusing the account and the database refusing writes (`error`: no
+    other user can succeed). A stop request lets the calls in flight finish and leaves the rest for the next run.
     """
 
     def __init__(
@@ -513,10 +517,10 @@ class InsightBatch:
             log.warning("daily-insights: %s; stopping the batch until the limit resets", exc)
             self._unfinished("global limit")
             return
-        except AdvisorAccountError as exc:
+        except (AdvisorAccountError, StorageError) as exc:  # no other user can succeed either
             if self._halt(str(exc), exc):
                 log.error("daily-insights: %s; stopping the batch", exc)
-            self._unfinished("account refused")
+            self._unfinished("stopped")
             return
         except Exception as exc:  # e.g. the database went away for this user: count it and go on
             log.exception("daily-insights: could not process user %r", user)

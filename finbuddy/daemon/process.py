@@ -256,14 +256,37 @@ def stop_daemon(settings, timeout: float = 30.0) -> StopResult:
 # --- running in the foreground -------------------------------------------------------
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating daemon log. A record it cannot write (a full disk) is dropped quietly: logging's default
+    prints a traceback per record on stderr, which buried a full disk's one-line error under hundreds."""
+
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped += 1
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.dropped += 1
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last buffered lines could not be written either
+            self.dropped += 1
+
+
 @contextmanager
 def daemon_logging(settings, extra_handler: logging.Handler | None = None) -> Iterator[Path]:
     """Log finbuddy's messages to the rotating daemon log (and optionally the console) while the block runs."""
     path = log_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = _LogFile(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    except OSError as exc:
+        raise DaemonError(f"cannot open the daemon log {path}: {exc.strerror or exc}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(name)s: %(message)s"))
     logger = logging.getLogger("finbuddy")
     previous_level = logger.level

@@ -30,7 +30,7 @@ import schedule
 from finbuddy.context import Context
 from finbuddy.daemon.jobs import JobResult, JobSpec, RunControl, default_jobs
 from finbuddy.db.job_runs import JobRun
-from finbuddy.errors import FinbuddyError
+from finbuddy.errors import FinbuddyError, StorageError
 
 log = logging.getLogger("finbuddy.daemon")
 
@@ -167,11 +167,13 @@ class JobRunner:
                     record_job_start(conn, job.name, self.ctx.now())
                 progress = self.progress_for(job.name) if self.progress_for else None
                 control = RunControl(stop=self.stop, progress=progress)
+                failed = True
                 try:
                     result: JobResult = job.func(self.ctx, control)
+                    failed = result.error is not None
                 finally:
                     if progress is not None and hasattr(progress, "close"):
-                        progress.close()
+                        progress.close(failed=failed)  # a failure's one line is not followed by a stale bar
                 with self.ctx.db.write() as conn:
                     record_job_end(conn, job.name, self.ctx.now(), result.status, result.result, result.completed_day)
                 elapsed = time.monotonic() - started
@@ -186,12 +188,14 @@ class JobRunner:
                     record_job_end(conn, job.name, self.ctx.now(), "error", error, None)
             except Exception:
                 log.exception("job %s: could not record the failure", job.name)
-            return JobOutcome(job.name, "error", reason, error, elapsed)
+            typed = exc if isinstance(exc, FinbuddyError) else None
+            return JobOutcome(job.name, "error", reason, error, elapsed, typed)
 
     def run_due(self, reason: str, backoff: bool = True) -> list[JobOutcome]:
         """Every job that is due now, once each, in registry order (start-up, each scheduled check, `run-once`).
 
-        `backoff=False` (run-once) also runs a job whose last run left work undone moments ago.
+        `backoff=False` (run-once) also runs a job whose last run left work undone moments ago. A job ended by
+        the database refusing writes (a full disk) ends the round: no other job could record its run either.
         """
         outcomes = []
         runs = self.runs()
@@ -206,6 +210,8 @@ class JobRunner:
                     last = run.last_day.isoformat() if run.last_day else "never"
                     why = f"{reason}: missed run, last completed {last}"
                 outcomes.append(self.run_job(job, why))
+                if isinstance(outcomes[-1].error, StorageError):
+                    break
         return outcomes
 
 
