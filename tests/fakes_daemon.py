@@ -27,9 +27,13 @@ class DaemonFakeOpenAI(FakeOpenAI):
         fail_marker: str | None = None,
         window_seconds: float = 60.0,
         gate: threading.Event | None = None,
+        reported_model: str | None = None,
     ) -> None:
         super().__init__(record_file=record_file)
         self.gate = gate  # when given, every answer waits until it is set
+        # The model name answers report, as a provider that serves a dated or fine-tuned name longer than the
+        # one asked for; None: the model asked for.
+        self.reported_model = reported_model
         self.latency = latency
         self.per_minute = per_minute
         self.fail_marker = fail_marker
@@ -42,7 +46,10 @@ class DaemonFakeOpenAI(FakeOpenAI):
 
     def _record(self, path, headers, body):
         self._current.body = body
-        return super()._record(path, headers, body)
+        number = super()._record(path, headers, dict(body) if isinstance(body, dict) else body)
+        if self.reported_model is not None and isinstance(body, dict):
+            body["model"] = self.reported_model  # the answer echoes the request's model
+        return number
 
     def _next_reply(self) -> Reply:
         body = getattr(self._current, "body", None) or {}

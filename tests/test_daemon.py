@@ -324,6 +324,20 @@ def test_a_full_disk_ends_run_once_with_one_line_and_exit_1(backend, cli, finbud
     assert insight_rows() == []
 
 
+def test_a_model_name_longer_than_its_column_is_stored_clamped_and_every_insight_written(backend, fake, make_ctx):
+    """Issue 8: a model name over 64 characters broke every insight on PostgreSQL."""
+    from finbuddy.daemon.insights import latest_insight, run_insight_batch
+
+    model = "ft:gpt-4o-mini-2024-07-18:acme-personal-finance:daily-insights-v2:9ZxKq1b2c3d4e5f6"
+    assert len(model) > 64
+    fake(reported_model=model)  # asked for gpt-4o-mini, it reports serving this
+    users = seed_users(2)
+    ctx = make_ctx()
+    summary = run_insight_batch(ctx)
+    assert (summary.done, summary.failed, summary.stopped) == (2, 0, None)
+    assert [latest_insight(ctx, user).model for user in users] == [model[:64]] * 2
+
+
 def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):
     from finbuddy.advisor import quota_status
     from finbuddy.daemon.insights import run_insight_batch

@@ -13,8 +13,16 @@ from sqlalchemy.engine import Connection
 from finbuddy.db.engine import as_utc, dialect_insert
 from finbuddy.db.tables import holdings, insights, records, users
 
-ERROR_LENGTH = 300
-OWNER_LENGTH: int = cast(sa.String, insights.c.claimed_by.type).length or 64  # a worker identity (claimed_by)
+
+
+def _length(column: sa.Column) -> int:
+    length = cast(sa.String, column.type).length
+    assert length is not None, f"{column} is a bounded string column"
+    return length
+
+
+ERROR_LENGTH = _length(insights.c.error)
+OWNER_LENGTH = _length(insights.c.claimed_by)  # a worker identity
 
 
 @dataclass(frozen=True)
@@ -135,15 +143,19 @@ def finish_insight(
     model: str | None,
     figures: Any,
 ) -> bool:
-    """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken)."""
+    """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken).
+
+    `source` and `model` are what the provider reported, clamped to their columns: a model name longer than
+    the column must not cost the user an insight that was paid for (PostgreSQL refuses the whole row).
+    """
     stmt = (
         sa.update(insights)
         .where(_our_claim(user_id, day, worker))
         .values(
             status="done",
             text=text,
-            source=source,
-            model=model,
+            source=source[: _length(insights.c.source)],
+            model=model[: _length(insights.c.model)] if model is not None else None,
             figures=json.dumps(figures, ensure_ascii=False, default=str) if figures is not None else None,
             error=None,
             updated_at=now,
