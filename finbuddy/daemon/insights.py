@@ -522,7 +522,7 @@ class InsightBatch:
                 log.error("daily-insights: %s; stopping the batch", exc)
             self._unfinished("stopped")
             return
-        except Exception as exc:  # e.g. the database went away for this user: count it and go on
+        except Exception as exc:  # unexpected (a bug) for this user: count it as failed and go on
             log.exception("daily-insights: could not process user %r", user)
             result = UserInsight(user, FAILED, error=f"{type(exc).__name__}: {exc}")
         with self._lock:

@@ -14,7 +14,6 @@ from finbuddy.db.engine import as_utc, dialect_insert
 from finbuddy.db.tables import holdings, insights, records, users
 
 
-
 def _length(column: sa.Column) -> int:
     length = cast(sa.String, column.type).length
     assert length is not None, f"{column} is a bounded string column"
