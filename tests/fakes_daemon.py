@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,8 +26,14 @@ class DaemonFakeOpenAI(FakeOpenAI):
         per_minute: int | None = None,
         fail_marker: str | None = None,
         window_seconds: float = 60.0,
+        gate: threading.Event | None = None,
+        reported_model: str | None = None,
     ) -> None:
         super().__init__(record_file=record_file)
+        self.gate = gate  # when given, every answer waits until it is set
+        # The model name answers report, as a provider that serves a dated or fine-tuned name longer than the
+        # one asked for; None: the model asked for.
+        self.reported_model = reported_model
         self.latency = latency
         self.per_minute = per_minute
         self.fail_marker = fail_marker
@@ -36,7 +46,10 @@ class DaemonFakeOpenAI(FakeOpenAI):
 
     def _record(self, path, headers, body):
         self._current.body = body
-        return super()._record(path, headers, body)
+        number = super()._record(path, headers, dict(body) if isinstance(body, dict) else body)
+        if self.reported_model is not None and isinstance(body, dict):
+            body["model"] = self.reported_model  # the answer echoes the request's model
+        return number
 
     def _next_reply(self) -> Reply:
         body = getattr(self._current, "body", None) or {}
@@ -55,6 +68,8 @@ class DaemonFakeOpenAI(FakeOpenAI):
                     return rate_limited()
                 self._window.append(now)
         reply = super()._next_reply()
+        if self.gate is not None:
+            self.gate.wait(60)
         if self.latency and reply.status == 200 and not reply.delay:
             reply = Reply(200, delay=self.latency, text=reply.text, headers=reply.headers)
         return reply
@@ -97,7 +112,7 @@ def seed_users(count: int, prefix: str = "user", category: str = "groceries") ->
 def insight_rows(day=None) -> list[dict]:
     from finbuddy.config import load_settings
     from finbuddy.context import Context
-    from finbuddy.db.daemon import insight_rows as query
+    from finbuddy.db.insights import insight_rows as query
 
     ctx = Context(settings=load_settings())
     try:
@@ -105,3 +120,74 @@ def insight_rows(day=None) -> list[dict]:
             return [dict(row) for row in query(conn, day)]
     finally:
         ctx.close()
+
+
+_PRINT_IDENTITY = (
+    "import sys, time; from finbuddy.daemon.insights import worker_identity; "
+    "print(worker_identity(), flush=True); time.sleep(float(sys.argv[1]))"
+)
+
+
+def dead_worker_identity() -> str:
+    """The claim owner a real process made, once that process has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PRINT_IDENTITY, "0"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+@contextmanager
+def live_worker_identity() -> Iterator[str]:
+    """The claim owner of a real process that stays alive while the block runs."""
+    proc = subprocess.Popen([sys.executable, "-c", _PRINT_IDENTITY, "120"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+FULL_DISK_TABLES = ("insights", "job_runs")
+
+
+@contextmanager
+def database_refuses_writes(tables: tuple[str, ...] = FULL_DISK_TABLES) -> Iterator[None]:
+    """Every write to `tables` fails as on a full disk (SQLite's "database or disk is full", PostgreSQL's
+    disk_full "No space left on device"), through triggers; reads still work, as they do on a full disk."""
+    import sqlalchemy as sa
+
+    from finbuddy.config import load_settings
+
+    engine = sa.create_engine(load_settings().database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file \"base/16384/16403\": No space left on device' "
+                "USING ERRCODE = 'disk_full'; END $$"
+            )
+        for table in tables:
+            if postgres:
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER test_disk_full BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION test_disk_full()"
+                )
+            else:
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER test_disk_full_{table}_{op.lower()} BEFORE {op} ON {table} "
+                        "BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END"
+                    )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for table in tables:
+                if postgres:
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS test_disk_full ON {table}")
+                else:
+                    for op in ("insert", "update", "delete"):
+                        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS test_disk_full_{table}_{op}")
+        engine.dispose()

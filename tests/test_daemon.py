@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -14,7 +15,16 @@ from finbuddy.context import Context
 from finbuddy.daemon.jobs import Daily, JobResult, JobSpec, default_jobs
 from finbuddy.daemon.pacing import Pacer
 from finbuddy.daemon.scheduler import Daemon, JobRunner
-from tests.fakes_daemon import insight_rows, seed_users, start_fake
+from tests.fakes.openai_server import TEST_API_KEY, bad_key, insufficient_quota
+from tests.fakes_daemon import (
+    FULL_DISK_TABLES,
+    database_refuses_writes,
+    dead_worker_identity,
+    insight_rows,
+    live_worker_identity,
+    seed_users,
+    start_fake,
+)
 
 UTC = dt.UTC
 
@@ -75,21 +85,49 @@ def test_missed_days_are_caught_up_once_not_once_per_day(backend, make_ctx):
     outcomes = runner.run_due("start-up")
     assert [o.job for o in outcomes] == ["daily"]
     assert "missed run, last completed 2026-11-24" in outcomes[0].reason
-    daemon.tick()
-    daemon.tick()
+    daemon.check_due()
+    daemon.check_due()
     assert len(calls) == 2
     assert runner.runs()["daily"].last_day == dt.date(2026, 11, 27)
 
-    # The next day's 07:00 is fired by the schedule.Scheduler on the injected clock, once.
+    # The next day's 07:00 is due at 07:00 on the injected clock, once (the loop firing it: the test below).
     ctx.clock.fixed = at("2026-11-28T06:59:00")
-    daemon.tick()
+    daemon.check_due()
     assert len(calls) == 2
-    assert daemon.scheduler.idle_seconds == pytest.approx(60.0)
+    assert runner.views()[0].next_run == at("2026-11-28T07:00:00")
     ctx.clock.fixed = at("2026-11-28T07:00:00")
-    assert daemon.scheduler.jobs[0].should_run
-    daemon.tick()
-    daemon.tick()
+    assert runner.views()[0].due
+    daemon.check_due()
+    daemon.check_due()
     assert len(calls) == 3
+
+
+def test_the_loop_runs_a_job_when_its_scheduled_check_fires_after_the_slot(backend, make_ctx, caplog):
+    """The schedule.Scheduler's job is what runs a due job while the daemon loops (no start-up catch-up here)."""
+    caplog.set_level(logging.INFO, logger="finbuddy")
+    ctx = make_ctx("2026-11-27T08:00:00")
+    calls: list = []
+    runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
+    runner.run_due("start-up")
+    ctx.clock.fixed = at("2026-11-28T07:00:05")  # the next slot has passed on the injected clock
+    daemon = Daemon(runner, tick_seconds=1)
+    tick = daemon.scheduler.jobs[0]
+    loop = threading.Thread(target=daemon.loop)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 20  # a bound for a loaded machine, not a timing assertion
+        while len(calls) < 2 and loop.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first_check = tick.last_run
+        # One more scheduled check must not run it again.
+        while tick.last_run == first_check and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop.set()
+        loop.join(10)
+    assert len(calls) == 2
+    assert runner.runs()["daily"].last_day == dt.date(2026, 11, 28)
+    assert "job daily: starting (scheduled)" in caplog.text
 
 
 def test_a_run_missed_yesterday_caught_up_before_todays_slot_is_not_repeated_at_the_slot(backend, make_ctx):
@@ -112,8 +150,6 @@ def test_the_daily_slot_is_local_to_the_configured_zone(monkeypatch, make_ctx):
     calls: list = []
     runner = JobRunner(ctx, jobs=[counting_job("daily", Daily.parse("07:00"), calls)])
     runner.run_due("start-up")
-    daemon = Daemon(runner)
-    assert daemon.scheduler.next_run == at("2026-11-26T07:00:00+09:00")
     assert runner.views()[0].next_run == at("2026-11-26T07:00:00+09:00")
 
 
@@ -139,10 +175,10 @@ def test_a_failing_job_is_recorded_and_the_loop_lives_on(backend, make_ctx, capl
     run = runner.runs()["broken"]
     assert run.last_status == "error" and run.last_day is None
     # Not hammered: retried after the back-off, not on every tick.
-    daemon.tick()
+    daemon.check_due()
     assert runner.runs()["broken"].last_finished_at == run.last_finished_at
     ctx.clock.fixed = at("2026-11-25T12:11:00")
-    daemon.tick()
+    daemon.check_due()
     assert runner.runs()["broken"].last_finished_at == at("2026-11-25T12:11:00")
     assert len(calls) == 1
 
@@ -213,6 +249,95 @@ def test_one_failing_user_does_not_stop_the_batch_and_is_retried_next_run(backen
     assert next(r for r in insight_rows() if r["user"] == "zed0000")["attempts"] == 2
 
 
+def test_run_once_retries_users_still_missing_todays_insight_without_waiting(backend, cli, fake, make_ctx):
+    """`finbuddy insights` says "run `finbuddy daemon run-once` to write it now": it must, even right after a
+    partial run; only the daemon's own loop backs off."""
+    server = fake(fail_marker="poisoncat")
+    seed_users(2)
+    seed_users(1, prefix="zed", category="poisoncat")
+    first = cli("daemon", "run-once", "--json")
+    item = next(i for i in first.json["ran"] if i["job"] == "daily-insights")
+    assert (item["status"], item["result"]["failed"]) == ("partial", 1)
+    daily = next(v for v in JobRunner(make_ctx()).views() if v.name == "daily-insights")
+    assert not daily.due  # the loop waits before hammering a failing provider again
+
+    server.fail_marker = None
+    again = cli("daemon", "run-once", "--json")  # the same minute
+    assert again.exit_code == 0
+    assert "daily-insights" not in {i["job"] for i in again.json["not_due"]}
+    item = next(i for i in again.json["ran"] if i["job"] == "daily-insights")
+    assert (item["status"], item["result"]["done"], item["result"]["skipped"]) == ("ok", 1, 2)
+    assert {r["user"]: (r["status"], r["attempts"]) for r in insight_rows()}["zed0000"] == ("done", 2)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "says"),
+    [
+        (insufficient_quota(), "run out of credit (429 insufficient_quota)"),
+        (bad_key(TEST_API_KEY), "rejected the API key (HTTP 401)"),
+    ],
+    ids=["insufficient_quota", "401"],
+)
+def test_a_billing_or_auth_refusal_stops_the_batch_and_run_once_exits_1_with_it(
+    backend, cli, fake, make_ctx, monkeypatch, refusal, says
+):
+    monkeypatch.setenv("FINBUDDY_DAEMON_WORKERS", "1")
+    server = fake()
+    server.always(refusal)
+    seed_users(5)
+    result = cli("daemon", "run-once", "--json")
+    assert result.exit_code == 1
+    assert result.json["error"]["type"] == "advisor_unavailable"
+    assert says in result.json["error"]["message"]
+    assert TEST_API_KEY[-8:] not in result.stdout + result.stderr
+    assert server.count == 1  # not once per user
+    # The refusal is not the user's failure: no attempt used; nobody else was claimed.
+    assert [(r["user"], r["status"], r["attempts"]) for r in insight_rows()] == [("user0000", "failed", 0)]
+    run = JobRunner(make_ctx()).runs()["daily-insights"]
+    assert run.last_status == "error" and says in run.last_result["stopped"]
+
+    human = cli("daemon", "run-once")
+    assert human.exit_code == 1
+    assert human.stderr.splitlines()[-1].startswith("finbuddy: AI advisor unavailable: ")
+    assert server.count == 2
+
+
+@pytest.mark.parametrize("tables", [("insights",), FULL_DISK_TABLES], ids=["insights", "every-table"])
+def test_a_full_disk_ends_run_once_with_one_line_and_exit_1(backend, cli, finbuddy_env, tables):
+    """Issue 8: a full disk made `daemon run-once` print 827 lines with 36 tracebacks. The database refuses
+    writes and the log file cannot be written (it is /dev/full): one line, exit 1, details for the log."""
+    for amount in ("5", "6", "7"):
+        assert cli("--user", f"u{amount}", "add", amount, "coffee").exit_code == 0
+    logs = finbuddy_env / "logs"
+    logs.mkdir(parents=True)
+    (logs / "daemon.log").symlink_to("/dev/full")
+    with database_refuses_writes(tables):
+        human = cli("daemon", "run-once")
+        as_json = cli("daemon", "run-once", "--json")
+    expected = "disk is full" if backend == "sqlite" else "No space left on device"
+    assert human.exit_code == 1
+    assert human.stdout == ""
+    assert len(human.stderr.splitlines()) == 1, human.stderr
+    assert human.stderr.startswith("finbuddy: database error on ") and expected in human.stderr
+    assert as_json.exit_code == 1
+    assert as_json.json["error"]["type"] == "storage_error" and expected in as_json.json["error"]["message"]
+    assert insight_rows() == []
+
+
+def test_a_model_name_longer_than_its_column_is_stored_clamped_and_every_insight_written(backend, fake, make_ctx):
+    """Issue 8: a model name over 64 characters broke every insight on PostgreSQL."""
+    from finbuddy.daemon.insights import latest_insight, run_insight_batch
+
+    model = "ft:gpt-4o-mini-2024-07-18:acme-personal-finance:daily-insights-v2:9ZxKq1b2c3d4e5f6"
+    assert len(model) > 64
+    fake(reported_model=model)  # asked for gpt-4o-mini, it reports serving this
+    users = seed_users(2)
+    ctx = make_ctx()
+    summary = run_insight_batch(ctx)
+    assert (summary.done, summary.failed, summary.stopped) == (2, 0, None)
+    assert [latest_insight(ctx, user).model for user in users] == [model[:64]] * 2
+
+
 def test_insights_count_toward_the_global_limit_not_the_ask_quota(backend, fake, make_ctx):
     from finbuddy.advisor import quota_status
     from finbuddy.daemon.insights import run_insight_batch
@@ -260,27 +385,106 @@ def test_two_concurrent_batches_never_call_twice_for_one_user(backend, fake, mak
 
 
 def test_a_claim_held_by_a_dead_process_is_retaken_at_once_but_a_live_one_is_not(backend, make_ctx):
-    import subprocess
-    import sys
-
     from finbuddy.daemon.insights import run_insight_batch
-    from finbuddy.db.daemon import claim_insight
+    from finbuddy.db.insights import claim_insight
     from finbuddy.db.users import find_user_id
 
     seed_users(2)
     ctx = make_ctx()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    import socket
-
-    host = socket.gethostname()[:40]
     now = ctx.now()
-    with ctx.db.write() as conn:
-        for name, owner in (("user0000", f"{host}:{dead.pid}:aa"), ("user0001", f"{host}:1:bb")):
-            claim_insight(conn, find_user_id(conn, name), ctx.today(), owner, now, now, 3)
-    summary = run_insight_batch(ctx)  # offline provider
+    with live_worker_identity() as live:
+        with ctx.db.write() as conn:
+            for name, owner in (("user0000", dead_worker_identity()), ("user0001", live)):
+                claim_insight(conn, find_user_id(conn, name), ctx.today(), owner, now, now, 3)
+        summary = run_insight_batch(ctx)  # offline provider
     assert (summary.done, summary.skipped, summary.remaining) == (1, 1, 1)
     assert {r["user"]: r["status"] for r in insight_rows()} == {"user0000": "done", "user0001": "claimed"}
+
+
+def test_a_claim_owner_is_dead_only_when_its_process_is_gone_from_this_host_and_pid_namespace():
+    from finbuddy.daemon.insights import owner_is_dead, worker_identity
+
+    assert owner_is_dead(dead_worker_identity())
+    with live_worker_identity() as live:
+        assert not owner_is_dead(live)
+    assert owner_is_dead(live)
+
+    ours = worker_identity()
+    host, pid, namespace, started, token, batch = ours.split(":")
+    assert len(ours) <= 64
+    assert owner_is_dead(ours)  # ours, but no worker of this process is inside write_insight with it
+    # A container with our host name and our pid, in its own pid namespace: alive as far as we can tell.
+    assert not owner_is_dead(":".join((host, pid, "0ther0ns", started, "beef00", batch)))
+    # A process that had our pid in our namespace before us: gone.
+    assert owner_is_dead(":".join((host, pid, namespace, started, "beef00", batch)))
+    # Another host, or an owner we cannot read: left to the time-based staleness.
+    assert not owner_is_dead(":".join(("elsewhere", pid, namespace, started, token, batch)))
+    assert not owner_is_dead(f"{host}:{pid}:aa")
+
+
+def test_select_due_tries_new_retryable_and_abandoned_rows_and_counts_the_rest():
+    from finbuddy.daemon.insights import MAX_ATTEMPTS, select_due
+    from finbuddy.db.insights import InsightState
+
+    now = at("2026-11-25T12:00:00")
+    stale_before = now - dt.timedelta(minutes=10)
+
+    def state(user, status=None, attempts=0, owner=None, claimed_at=None):
+        return InsightState(len(user), user, status, attempts, owner, claimed_at)
+
+    states = [
+        state("new"),
+        state("retry", "failed", 1),
+        state("spent", "failed", MAX_ATTEMPTS),
+        state("stale", "claimed", 1, "elsewhere:1:aa", now - dt.timedelta(hours=1)),
+        state("busy", "claimed", 1, "elsewhere:1:bb", now - dt.timedelta(seconds=5)),
+        state("written", "done", 1),
+    ]
+    selection = select_due(states, stale_before)
+    assert [s.user for s in selection.todo] == ["new", "retry", "stale"]
+    assert (selection.skipped, selection.held) == (2, 1)
+
+
+def test_batch_summary_counts_each_users_result():
+    from finbuddy.daemon.insights import DONE, FAILED, HELD, SKIPPED, BatchSummary, UserInsight
+
+    summary = BatchSummary(day=dt.date(2026, 11, 25))
+    for result in (
+        UserInsight("a", DONE),
+        UserInsight("b", FAILED, error="provider down"),
+        UserInsight("c", HELD),
+        UserInsight("d", SKIPPED),
+    ):
+        summary.add(result)
+    assert (summary.done, summary.failed, summary.skipped, summary.remaining) == (1, 1, 2, 2)
+    assert summary.errors == ["b: provider down"]
+    assert not summary.complete
+
+
+def test_write_insight_for_one_user_and_day_calls_the_ai_once_whoever_asks(backend, fake, make_ctx):
+    """The per-user step the batch (and phase 2's queue workers) call: idempotent through the database claim."""
+    from finbuddy.daemon.insights import DONE, HELD, SKIPPED, write_insight
+    from finbuddy.db.insights import claim_insight
+    from finbuddy.db.users import find_user_id
+
+    server = fake()
+    seed_users(2)
+    ctx = make_ctx()
+    day = ctx.today()
+    first = write_insight(ctx, "user0000", day, "worker-a")
+    assert (first.status, server.count) == (DONE, 1)
+    assert first.answer is not None and first.answer.text.startswith("Fake advice")
+    again = write_insight(ctx, "user0000", day, "worker-b")
+    assert (again.status, server.count) == (SKIPPED, 1)
+    # A live claim of another worker is left to it.
+    with ctx.db.write() as conn:
+        claim_insight(conn, find_user_id(conn, "user0001"), day, "elsewhere:1:cc", ctx.now(), ctx.now(), 3)
+    held = write_insight(ctx, "user0001", day, "worker-a")
+    assert (held.status, server.count) == (HELD, 1)
+    rows = {r["user"]: (r["status"], r["claimed_by"]) for r in insight_rows()}
+    assert rows == {"user0000": ("done", "worker-a"), "user0001": ("claimed", "elsewhere:1:cc")}
+    with pytest.raises(ValueError, match="1 to 64 characters"):
+        write_insight(ctx, "user0001", day, "w" * 65)  # would not fit insights.claimed_by
 
 
 def test_pacer_spaces_calls_from_many_threads():
@@ -315,6 +519,9 @@ def test_pacer_hands_out_one_evenly_spaced_slot_per_call_whatever_the_threads():
     for thread in threads:
         thread.join()
     assert pacer._next_slot == pytest.approx(100.0 + 12 * pacer.interval)
+    assert pacer.slots == 12
+    assert pacer.min_spacing == pytest.approx(pacer.interval)
+    assert pacer.decided_per_minute() == pytest.approx(600_000 * 0.97)
 
 
 def test_pacer_wait_ends_when_stopped():

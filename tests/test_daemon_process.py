@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -211,4 +213,74 @@ def test_sigterm_during_a_batch_finishes_the_call_in_flight_and_leaves_the_rest_
         assert (batch["status"], batch["result"]["done"]) == ("ok", 8 - len(rows))
         assert server.count == 8
     finally:
+        server.stop()
+
+
+def test_start_runs_the_command_line_it_is_given_and_reports_why_it_did_not_start(finbuddy_env):
+    """The daemon module does not spell the CLI's command line: the CLI passes it in (daemon_run_command)."""
+    from finbuddy.config import load_settings
+    from finbuddy.daemon.process import start_detached
+    from finbuddy.errors import DaemonError
+
+    command = [sys.executable, "-c", "import sys; sys.exit('finbuddy: no daemon here')"]
+    with pytest.raises(DaemonError, match=r"the daemon did not start: no daemon here$"):
+        start_detached(load_settings(), command, wait_seconds=20)
+
+
+def _pid_namespace_prefix() -> list[str] | None:
+    """A command prefix that runs a program as pid 1 of a new pid namespace (a container's view), if allowed."""
+    for prefix in (
+        ["unshare", "--pid", "--fork", "--mount-proc"],
+        ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],
+    ):
+        try:
+            if subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0:
+                return prefix
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return None
+
+
+def test_workers_with_the_same_host_name_and_pid_in_two_containers_never_retake_live_claims(
+    backend, reaper, monkeypatch, tmp_path
+):
+    """Issue 8: two containers (same host name, each worker pid 1) took each other's live claims: 8 calls for 6."""
+    prefix = _pid_namespace_prefix()
+    if prefix is None:
+        pytest.skip("needs pid namespaces (unshare --pid)")
+    _, procs = reaper
+    gate = threading.Event()  # the provider answers container A only once container B has had its go
+    server = start_fake(monkeypatch, tmp_path, gate=gate)
+    try:
+        monkeypatch.setenv("FINBUDDY_DAEMON_WORKERS", "6")
+        monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "60")
+        if backend == "sqlite":  # one database, as PostgreSQL is for two containers
+            monkeypatch.setenv("FINBUDDY_DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+        users = seed_users(6)
+
+        def container(name: str) -> subprocess.Popen:
+            env = dict(os.environ)
+            env.pop("PYTEST_CURRENT_TEST", None)
+            env["FINBUDDY_HOME"] = str(tmp_path / name)  # each container has its own home (and job lock)
+            command = [*prefix, sys.executable, "-m", "finbuddy", "daemon", "run-once", "--json"]
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(proc)
+            return proc
+
+        a = container("a")
+        assert server.wait_for(6, timeout=60)  # A has claimed every user; its calls wait at the gate
+        b = container("b")
+        assert _wait(lambda: b.poll() is not None or server.count > 6, timeout=60)
+        gate.set()
+        out_b, err_b = b.communicate(timeout=60)
+        out_a, err_a = a.communicate(timeout=60)
+        assert (a.returncode, b.returncode) == (0, 0), err_a + err_b
+        assert server.count == 6
+        rows = insight_rows()
+        assert [(r["user"], r["status"], r["attempts"]) for r in rows] == [(u, "done", 1) for u in users]
+        assert {r["claimed_by"].split(":")[1] for r in rows} == {"1"}  # A ran as pid 1, like B
+        batch_b = next(i for i in json.loads(out_b)["ran"] if i["job"] == "daily-insights")
+        assert (batch_b["status"], batch_b["result"]["done"], batch_b["result"]["skipped"]) == ("partial", 0, 6)
+    finally:
+        gate.set()
         server.stop()

@@ -123,8 +123,11 @@ class OpenAIProvider:
 
 
 def _is_billing(exc: Exception) -> bool:
+    """The account itself was refused (billing: 429 insufficient_quota; auth: 401/403): no call can succeed."""
     import openai
 
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return True
     return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota"
 
 

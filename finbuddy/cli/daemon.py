@@ -54,10 +54,16 @@ class RichBatchProgress:
         assert self.task is not None  # added by start() with the bar
         self.progress.update(self.task, advance=count, status=status)
 
-    def close(self) -> None:
-        if self.progress is not None:
+    def close(self, failed: bool = False) -> None:
+        """Stop drawing; after a failure the bar is taken away, leaving the error's one line alone."""
+        if self.progress is None:
+            return
+        if failed:  # Live, not Progress.stop(): that draws the bar one last time, or a blank line off a terminal
+            self.progress.live.transient = True
+            self.progress.live.stop()
+        else:
             self.progress.stop()
-            self.progress = None
+        self.progress = None
 
 
 def _progress_factory(console):
@@ -96,6 +102,11 @@ def run(
     run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler)
 
 
+def daemon_run_command() -> list[str]:
+    """How this finbuddy runs `daemon run` in a new process: the same interpreter and package, whatever PATH holds."""
+    return [sys.executable, "-m", "finbuddy", "daemon", "run", "--detached"]
+
+
 @daemon_app.command("start")
 def start(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the daemon to come up.")] = 15.0,
@@ -105,7 +116,7 @@ def start(
     from finbuddy.daemon.process import log_path, start_detached
 
     settings = state.current().settings
-    info = start_detached(settings, [], wait_seconds=wait)
+    info = start_detached(settings, daemon_run_command(), wait_seconds=wait)
     data = {**info.to_json(), "log_file": str(log_path(settings))}
     emit(data, json_, lambda: say(f"Started the finbuddy daemon (pid {info.pid}); log: {data['log_file']}"))
 
@@ -197,7 +208,11 @@ def _brief_result(result: Any) -> str:
 
 @daemon_app.command("run-once")
 def run_once(json_: JsonOption = False) -> None:
-    """Run every job that is due now, then exit (the cron entry point). Exit 1 if a job failed."""
+    """Run every job that is due now, then exit (the cron entry point). Exit 1 if a job failed.
+
+    A job stopped by a typed error (the AI provider refusing the account, the database refusing writes) ends
+    the command with that error's one line; the details are in the log and in `daemon status`.
+    """
     from finbuddy.daemon.process import daemon_logging
     from finbuddy.daemon.scheduler import JobRunner
 
@@ -209,7 +224,10 @@ def run_once(json_: JsonOption = False) -> None:
         progress_for = _progress_factory(console(stderr=True))
     with daemon_logging(ctx.settings):
         runner = JobRunner(ctx, progress_for=progress_for)
-        outcomes = runner.run_due("run-once")
+        outcomes = runner.run_due("run-once", backoff=False)
+        fatal = next((outcome.error for outcome in outcomes if outcome.error is not None), None)
+        if fatal is not None:
+            raise fatal
         views = runner.views()
     ran = {outcome.job for outcome in outcomes}
     data = {

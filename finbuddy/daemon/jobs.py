@@ -11,12 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from finbuddy.context import Context
-from finbuddy.db.daemon import JobRun
+from finbuddy.db.job_runs import JobRun
+from finbuddy.errors import FinbuddyError
 
 log = logging.getLogger("finbuddy.daemon")
 
-# After a run that left work undone (a user failed, the provider was down), wait this long before the next try,
-# so a failing provider is not hammered by every tick.
+# After a run that left work undone (a user failed, the provider was down), the daemon's loop waits this long
+# before the next try, so a failing provider is not hammered by every tick. `run-once` does not wait: someone
+# (a person told "run `finbuddy daemon run-once` to write it now", or cron) asked for the work now.
 RETRY_DELAY = dt.timedelta(minutes=10)
 BACKOFF_STATUSES = ("partial", "error")
 
@@ -35,30 +37,23 @@ class Daily:
     def describe(self, zone: ZoneInfo) -> str:
         return f"daily at {self.at.strftime('%H:%M')} {zone.key}"
 
+    def slot(self, day: dt.date, zone: ZoneInfo) -> dt.datetime:
+        """The scheduled instant of local `day`: the one place a slot is computed."""
+        return dt.datetime.combine(day, self.at, tzinfo=zone)
+
     def latest_slot(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
         """The most recent scheduled instant at or before `now`."""
-        local = now.astimezone(zone)
-        slot = dt.datetime.combine(local.date(), self.at, tzinfo=zone)
-        if slot > local:
-            slot = dt.datetime.combine(local.date() - dt.timedelta(days=1), self.at, tzinfo=zone)
-        return slot
+        today = now.astimezone(zone).date()
+        slot = self.slot(today, zone)
+        return slot if slot <= now else self.slot(today - dt.timedelta(days=1), zone)
 
-    def next_slot_after(self, moment: dt.datetime, zone: ZoneInfo, after_day: dt.date | None) -> dt.datetime:
-        local = moment.astimezone(zone)
-        day = local.date()
-        while True:
-            slot = dt.datetime.combine(day, self.at, tzinfo=zone)
-            if slot > local and (after_day is None or day > after_day):
-                return slot
-            day += dt.timedelta(days=1)
-
-    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo, backoff: bool = True) -> bool:
         """Due when the latest slot's day has not been completed: a missed day (asleep, down) runs once, not N times.
 
         A run at 06:00 that catches up yesterday's missed 07:00 writes today's insight and completes today, so
         today's 07:00 finds nothing to do.
         """
-        if _backing_off(run, now):
+        if backoff and _backing_off(run, now):
             return False
         last_day = run.last_day if run is not None else None
         return last_day is None or last_day < self.latest_slot(now, zone).date()
@@ -69,7 +64,9 @@ class Daily:
         if _backing_off(run, now):
             assert run is not None and run.last_finished_at is not None  # _backing_off checked both
             return run.last_finished_at + RETRY_DELAY
-        return self.next_slot_after(now, zone, run.last_day if run is not None else None)
+        # Not due: the latest slot's day is completed, so the next slot is the one of the day after it.
+        assert run is not None and run.last_day is not None  # is_due is True without a completed day
+        return self.slot(run.last_day + dt.timedelta(days=1), zone)
 
 
 @dataclass(frozen=True)
@@ -82,10 +79,10 @@ class Every:
         minutes = int(self.interval.total_seconds() // 60)
         return "hourly" if minutes == 60 else f"every {minutes} minutes"
 
-    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo) -> bool:
+    def is_due(self, run: JobRun | None, now: dt.datetime, zone: ZoneInfo, backoff: bool = True) -> bool:
         if run is None or run.last_finished_at is None:
             return True
-        if _backing_off(run, now):
+        if backoff and _backing_off(run, now):
             return False
         return now - run.last_finished_at >= self.interval
 
@@ -117,9 +114,10 @@ class RunControl:
 
 @dataclass
 class JobResult:
-    status: str  # ok | partial | interrupted
+    status: str  # ok | partial | interrupted | error
     result: dict[str, Any]
     completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
+    error: FinbuddyError | None = None  # with status error: what `run-once` reports and exits 1 for
 
 
 @dataclass(frozen=True)
@@ -134,9 +132,12 @@ class JobSpec:
 
 
 def daily_insights(ctx: Context, control: RunControl) -> JobResult:
-    from finbuddy.daemon.insights import run_insight_batch
+    from finbuddy.daemon.insights import InsightBatch
 
-    summary = run_insight_batch(ctx, stop=control.stop, progress=control.progress)
+    batch = InsightBatch(ctx, stop=control.stop, progress=control.progress)
+    summary = batch.run()
+    if batch.error is not None:
+        return JobResult("error", summary.to_json(), error=batch.error)
     if summary.complete:
         return JobResult("ok", summary.to_json(), completed_day=summary.day)
     status = "interrupted" if summary.stopped == "stop requested" else "partial"

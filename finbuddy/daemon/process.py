@@ -9,7 +9,6 @@ import logging.handlers
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -172,8 +171,9 @@ def remove_stale_pidfile(settings) -> bool:
 # --- start / stop -------------------------------------------------------------------
 
 
-def start_detached(settings, argv_prefix: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
-    """Start `finbuddy daemon run` in its own session, detached from the terminal; return once it holds the pidfile."""
+def start_detached(settings, command: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
+    """Start `command` (the caller's way of running `finbuddy daemon run`) in its own session, detached from the
+    terminal; return once it holds the pidfile. What prints before its log is set up goes to CONSOLE_NAME."""
     info = daemon_info(settings)
     if info.running:
         where = f" (pid {info.pid})" if info.pid else ""
@@ -181,7 +181,6 @@ def start_detached(settings, argv_prefix: list[str], wait_seconds: float = 15.0)
     log_dir = settings.paths.log_dir
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     console_path = log_dir / CONSOLE_NAME
-    command = [sys.executable, "-m", "finbuddy", *argv_prefix, "daemon", "run", "--detached"]
     with open(console_path, "wb") as console:
         proc = subprocess.Popen(
             command,
@@ -257,14 +256,37 @@ def stop_daemon(settings, timeout: float = 30.0) -> StopResult:
 # --- running in the foreground -------------------------------------------------------
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating daemon log. A record it cannot write (a full disk) is dropped quietly: logging's default
+    prints a traceback per record on stderr, which buried a full disk's one-line error under hundreds."""
+
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped += 1
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.dropped += 1
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last buffered lines could not be written either
+            self.dropped += 1
+
+
 @contextmanager
 def daemon_logging(settings, extra_handler: logging.Handler | None = None) -> Iterator[Path]:
     """Log finbuddy's messages to the rotating daemon log (and optionally the console) while the block runs."""
     path = log_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = _LogFile(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+    except OSError as exc:
+        raise DaemonError(f"cannot open the daemon log {path}: {exc.strerror or exc}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(name)s: %(message)s"))
     logger = logging.getLogger("finbuddy")
     previous_level = logger.level

@@ -1,4 +1,15 @@
-"""The scheduler loop: an explicit schedule.Scheduler on finbuddy's clock, wrapped jobs, and catch-up of missed runs."""
+"""The daemon's loop: what is due comes from each job's last recorded run; a schedule.Scheduler asks when.
+
+One mechanism decides when a job runs: `jobs.py`'s Daily/Every compare finbuddy's Clock (in user.timezone)
+with the job's last run as recorded in the database (job_runs.last_day, last_finished_at). That is what makes
+a missed run happen once after the machine slept or the daemon was down, and what `run-once` and `daemon
+status` read.
+
+`schedule` is the loop's timer, used plainly: one job, every TICK_SECONDS, that runs whatever is due. Its own
+`.day.at("07:00")` is not used because it computes times from the machine's naive `datetime.now()`: not
+finbuddy's Clock (which tests and FINBUDDY_FAKE_NOW pin), not user.timezone (its time zones need pytz), and
+by design it never replays a run it missed. A daily job therefore starts within TICK_SECONDS of its slot.
+"""
 
 from __future__ import annotations
 
@@ -16,63 +27,16 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
-from finbuddy.clock import Clock
 from finbuddy.context import Context
 from finbuddy.daemon.jobs import JobResult, JobSpec, RunControl, default_jobs
-from finbuddy.db.daemon import JobRun
+from finbuddy.db.job_runs import JobRun
+from finbuddy.errors import FinbuddyError, StorageError
 
 log = logging.getLogger("finbuddy.daemon")
 
-# The loop wakes at least this often to look for missed runs (a suspended machine, a clock jump).
-TICK_SECONDS = 30.0
-
-
-class ClockedJob(schedule.Job):
-    """A schedule.Job whose times come from finbuddy's Clock and the daemon's zone, not the naive system time.
-
-    schedule computes `next_run` with datetime.now() (machine-local, naive, and not injectable); the daemon's
-    "07:00" is in user.timezone and tests move an injected clock, so the two methods that read the time are
-    replaced. Everything else (the builder, run_pending, sorting) is schedule's own.
-    """
-
-    scheduler: ClockedScheduler
-
-    @property
-    def should_run(self) -> bool:
-        assert self.next_run is not None, "must run _schedule_next_run before"
-        return self.scheduler.clock.now() >= self.next_run
-
-    def _schedule_next_run(self) -> None:
-        now = self.scheduler.clock.now()
-        if self.unit == "days" and self.at_time is not None:
-            zone = self.scheduler.zone
-            local = now.astimezone(zone)
-            day = local.date()
-            while True:
-                candidate = dt.datetime.combine(day, self.at_time, tzinfo=zone)
-                if candidate > local:
-                    break
-                day += dt.timedelta(days=1)
-            self.next_run = candidate.astimezone(dt.UTC)
-        else:
-            assert self.unit is not None, "set by the builder (.seconds, .minutes, ...) before scheduling"
-            self.next_run = now + dt.timedelta(**{self.unit: self.interval})
-
-
-class ClockedScheduler(schedule.Scheduler):
-    def __init__(self, clock: Clock, zone: ZoneInfo) -> None:
-        super().__init__()
-        self.clock = clock
-        self.zone = zone
-
-    def every(self, interval: int = 1) -> ClockedJob:
-        return ClockedJob(interval, self)
-
-    @property
-    def idle_seconds(self) -> float | None:
-        if not self.next_run:
-            return None
-        return (self.next_run - self.clock.now()).total_seconds()
+# How often the loop asks which jobs are due (a daily job starts at most this late; a suspended machine or a
+# clock jump is noticed within it).
+TICK_SECONDS = 30
 
 
 @dataclass
@@ -82,6 +46,7 @@ class JobOutcome:
     reason: str
     result: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    error: FinbuddyError | None = None  # a typed error that ended the job: what `run-once` exits 1 with
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,7 +129,7 @@ class JobRunner:
         return self.ctx.zone
 
     def runs(self) -> dict[str, JobRun]:
-        from finbuddy.db.daemon import read_job_runs
+        from finbuddy.db.job_runs import read_job_runs
 
         with self.ctx.db.read() as conn:
             return read_job_runs(conn)
@@ -187,14 +152,9 @@ class JobRunner:
             )
         return views
 
-    def due_jobs(self) -> list[JobSpec]:
-        runs = self.runs()
-        now = self.ctx.now()
-        return [job for job in self.jobs if job.schedule.is_due(runs.get(job.name), now, self.zone)]
-
     def run_job(self, job: JobSpec, reason: str) -> JobOutcome:
         """Run one job now. Never raises: a failure is logged and recorded, and the caller's loop lives on."""
-        from finbuddy.db.daemon import record_job_end, record_job_start
+        from finbuddy.db.job_runs import record_job_end, record_job_start
 
         started = time.monotonic()
         try:
@@ -207,16 +167,18 @@ class JobRunner:
                     record_job_start(conn, job.name, self.ctx.now())
                 progress = self.progress_for(job.name) if self.progress_for else None
                 control = RunControl(stop=self.stop, progress=progress)
+                failed = True
                 try:
                     result: JobResult = job.func(self.ctx, control)
+                    failed = result.error is not None
                 finally:
                     if progress is not None and hasattr(progress, "close"):
-                        progress.close()
+                        progress.close(failed=failed)  # a failure's one line is not followed by a stale bar
                 with self.ctx.db.write() as conn:
                     record_job_end(conn, job.name, self.ctx.now(), result.status, result.result, result.completed_day)
                 elapsed = time.monotonic() - started
                 log.info("job %s: %s in %.1fs %s", job.name, result.status, elapsed, _brief(result.result))
-                return JobOutcome(job.name, result.status, reason, result.result, elapsed)
+                return JobOutcome(job.name, result.status, reason, result.result, elapsed, result.error)
         except Exception as exc:
             elapsed = time.monotonic() - started
             log.exception("job %s: failed after %.1fs", job.name, elapsed)
@@ -226,17 +188,15 @@ class JobRunner:
                     record_job_end(conn, job.name, self.ctx.now(), "error", error, None)
             except Exception:
                 log.exception("job %s: could not record the failure", job.name)
-            return JobOutcome(job.name, "error", reason, error, elapsed)
+            typed = exc if isinstance(exc, FinbuddyError) else None
+            return JobOutcome(job.name, "error", reason, error, elapsed, typed)
 
-    def run_if_due(self, name: str, reason: str) -> JobOutcome | None:
-        job = self.by_name[name]
-        runs = self.runs()
-        if not job.schedule.is_due(runs.get(name), self.ctx.now(), self.zone):
-            return None
-        return self.run_job(job, reason)
+    def run_due(self, reason: str, backoff: bool = True) -> list[JobOutcome]:
+        """Every job that is due now, once each, in registry order (start-up, each scheduled check, `run-once`).
 
-    def run_due(self, reason: str) -> list[JobOutcome]:
-        """Every job that is due now, once each, in registry order (the start-up/tick catch-up and `run-once`)."""
+        `backoff=False` (run-once) also runs a job whose last run left work undone moments ago. A job ended by
+        the database refusing writes (a full disk) ends the round: no other job could record its run either.
+        """
         outcomes = []
         runs = self.runs()
         now = self.ctx.now()
@@ -244,12 +204,14 @@ class JobRunner:
             if self.stop.is_set():
                 break
             run = runs.get(job.name)
-            if job.schedule.is_due(run, now, self.zone):
+            if job.schedule.is_due(run, now, self.zone, backoff=backoff):
                 why = reason
-                if run is not None and reason != "run-once":
+                if run is not None and reason == "start-up":
                     last = run.last_day.isoformat() if run.last_day else "never"
                     why = f"{reason}: missed run, last completed {last}"
                 outcomes.append(self.run_job(job, why))
+                if isinstance(outcomes[-1].error, StorageError):
+                    break
         return outcomes
 
 
@@ -259,39 +221,31 @@ def _brief(result: dict[str, Any]) -> str:
 
 
 class Daemon:
-    """The long-running loop: schedule fires jobs on time; every tick also catches up anything due but missed."""
+    """The long-running loop: catch up at start, then let the scheduler check for due jobs every tick."""
 
-    def __init__(self, runner: JobRunner, tick_seconds: float = TICK_SECONDS) -> None:
+    def __init__(self, runner: JobRunner, tick_seconds: int = TICK_SECONDS) -> None:
         self.runner = runner
-        self.tick_seconds = tick_seconds
-        self.scheduler = ClockedScheduler(runner.ctx.clock, runner.zone)
-        for job in runner.jobs:
-            builder = _schedule_builder(self.scheduler, job)
-            builder.do(self._fire, job.name).tag(job.name)
+        self.scheduler = schedule.Scheduler()
+        self.scheduler.every(tick_seconds).seconds.do(self.check_due)
 
     @property
     def stop(self) -> threading.Event:
         return self.runner.stop
 
-    def _fire(self, name: str) -> None:
+    def check_due(self) -> None:
+        """The scheduled job: run every job that is due now. Never raises, so the loop lives on."""
         try:
-            self.runner.run_if_due(name, "scheduled")
+            self.runner.run_due("scheduled")
         except Exception:  # the due check itself failed (database away): log, and the next tick tries again
-            log.exception("job %s: could not check whether it is due", name)
+            log.exception("daemon: could not check which jobs are due; trying again in a moment")
 
-    def tick(self) -> None:
-        """Run what schedule says is on time, then catch up anything still due (missed while asleep or down)."""
-        try:
+    def loop(self) -> None:
+        """Run the scheduler until stopped, sleeping between its jobs."""
+        while not self.stop.is_set():
             self.scheduler.run_pending()
-            self.runner.run_due("catch-up")
-        except Exception:
-            log.exception("daemon tick failed; trying again in %.0fs", self.tick_seconds)
-
-    def next_wait(self) -> float:
-        idle = self.scheduler.idle_seconds
-        if idle is None:
-            return self.tick_seconds
-        return max(0.0, min(self.tick_seconds, idle))
+            idle = self.scheduler.idle_seconds
+            if self.stop.wait(max(0.0, idle if idle is not None else float(TICK_SECONDS))):
+                break
 
     def run_forever(self) -> None:
         log.info(
@@ -303,20 +257,5 @@ class Daemon:
             self.runner.run_due("start-up")
         except Exception:
             log.exception("start-up catch-up failed; the loop goes on")
-        while not self.stop.is_set():
-            if self.stop.wait(self.next_wait()):
-                break
-            self.tick()
+        self.loop()
         log.info("daemon stopped (pid %d)", os.getpid())
-
-
-def _schedule_builder(scheduler: ClockedScheduler, job: JobSpec) -> ClockedJob:
-    from finbuddy.daemon.jobs import Daily
-
-    plan = job.schedule
-    if isinstance(plan, Daily):
-        return scheduler.every().day.at(plan.at.strftime("%H:%M"))
-    minutes = int(plan.interval.total_seconds() // 60)
-    if minutes % 60 == 0:
-        return scheduler.every(minutes // 60).hours
-    return scheduler.every(minutes).minutes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -115,6 +116,15 @@ def dialect_insert(conn: Connection) -> Callable[..., Any]:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands timestamps back naive; every timestamp finbuddy writes is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def describe_db_error(exc: BaseException) -> str:

@@ -1,36 +1,32 @@
-"""The daemon's SQL: insight claims (one row per user and local day) and the last run of each job."""
+"""Daily insights in the database: one row per user and local day, claimed before the AI call, then done or failed."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from finbuddy.db.engine import dialect_insert
-from finbuddy.db.tables import holdings, insights, job_runs, records, users
-
-ERROR_LENGTH = 300
+from finbuddy.db.engine import as_utc, dialect_insert
+from finbuddy.db.tables import holdings, insights, records, users
 
 
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands timestamps back naive; every timestamp finbuddy writes is UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+def _length(column: sa.Column) -> int:
+    length = cast(sa.String, column.type).length
+    assert length is not None, f"{column} is a bounded string column"
+    return length
 
 
-# --- insights ---------------------------------------------------------------------
+ERROR_LENGTH = _length(insights.c.error)
+OWNER_LENGTH = _length(insights.c.claimed_by)  # a worker identity
 
 
 @dataclass(frozen=True)
 class InsightState:
-    """Where one user with data stands for one day, as the batch plans its work."""
+    """Where one user stands for one day: their insight row, if any."""
 
     user_id: int
     user: str
@@ -40,37 +36,42 @@ class InsightState:
     claimed_at: dt.datetime | None
 
 
+def _states(day: dt.date) -> sa.Select:
+    joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
+    return sa.select(
+        users.c.id,
+        users.c.name,
+        insights.c.status,
+        insights.c.attempts,
+        insights.c.claimed_by,
+        insights.c.claimed_at,
+    ).select_from(joined)
+
+
+def _state(row: sa.Row) -> InsightState:
+    return InsightState(
+        user_id=row[0],
+        user=row[1],
+        status=row[2],
+        attempts=row[3] or 0,
+        claimed_by=row[4],
+        claimed_at=as_utc(row[5]),
+    )
+
+
 def insight_states(conn: Connection, day: dt.date) -> list[InsightState]:
     """Every user with data (records or holdings) and their insight row for `day`, if any, in user order."""
     has_data = sa.or_(
         sa.exists().where(records.c.user_id == users.c.id),
         sa.exists().where(holdings.c.user_id == users.c.id),
     )
-    joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
-    stmt = (
-        sa.select(
-            users.c.id,
-            users.c.name,
-            insights.c.status,
-            insights.c.attempts,
-            insights.c.claimed_by,
-            insights.c.claimed_at,
-        )
-        .select_from(joined)
-        .where(has_data)
-        .order_by(users.c.id)
-    )
-    return [
-        InsightState(
-            user_id=row[0],
-            user=row[1],
-            status=row[2],
-            attempts=row[3] or 0,
-            claimed_by=row[4],
-            claimed_at=as_utc(row[5]),
-        )
-        for row in conn.execute(stmt)
-    ]
+    return [_state(row) for row in conn.execute(_states(day).where(has_data).order_by(users.c.id))]
+
+
+def insight_state(conn: Connection, user: str, day: dt.date) -> InsightState | None:
+    """One user's insight row for `day` (status None if there is none yet); None if there is no such user."""
+    row = conn.execute(_states(day).where(users.c.name == user)).first()
+    return _state(row) if row is not None else None
 
 
 def claim_insight(
@@ -141,15 +142,19 @@ def finish_insight(
     model: str | None,
     figures: Any,
 ) -> bool:
-    """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken)."""
+    """Store the insight on our claim; False if the claim is no longer ours (it went stale and was retaken).
+
+    `source` and `model` are what the provider reported, clamped to their columns: a model name longer than
+    the column must not cost the user an insight that was paid for (PostgreSQL refuses the whole row).
+    """
     stmt = (
         sa.update(insights)
         .where(_our_claim(user_id, day, worker))
         .values(
             status="done",
             text=text,
-            source=source,
-            model=model,
+            source=source[: _length(insights.c.source)],
+            model=model[: _length(insights.c.model)] if model is not None else None,
             figures=json.dumps(figures, ensure_ascii=False, default=str) if figures is not None else None,
             error=None,
             updated_at=now,
@@ -207,63 +212,3 @@ def insight_rows(conn: Connection, day: dt.date | None = None) -> list[sa.RowMap
     if day is not None:
         stmt = stmt.where(insights.c.day == day)
     return list(conn.execute(stmt.order_by(users.c.id, insights.c.day)).mappings())
-
-
-# --- job runs ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobRun:
-    job: str
-    last_day: dt.date | None = None
-    last_started_at: dt.datetime | None = None
-    last_finished_at: dt.datetime | None = None
-    last_status: str | None = None
-    last_result: Any = None
-
-
-def read_job_runs(conn: Connection) -> dict[str, JobRun]:
-    runs = {}
-    for row in conn.execute(sa.select(job_runs)).mappings():
-        try:
-            result = json.loads(row["last_result"]) if row["last_result"] else None
-        except ValueError:
-            result = None
-        runs[row["job"]] = JobRun(
-            job=row["job"],
-            last_day=row["last_day"],
-            last_started_at=as_utc(row["last_started_at"]),
-            last_finished_at=as_utc(row["last_finished_at"]),
-            last_status=row["last_status"],
-            last_result=result,
-        )
-    return runs
-
-
-def record_job_start(conn: Connection, job: str, now: dt.datetime) -> None:
-    insert = dialect_insert(conn)
-    stmt = insert(job_runs).values(job=job, last_started_at=now, last_status="running")
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[job_runs.c.job],
-        set_={"last_started_at": stmt.excluded.last_started_at, "last_status": "running"},
-    )
-    conn.execute(stmt)
-
-
-def record_job_end(
-    conn: Connection, job: str, now: dt.datetime, status: str, result: Any, completed_day: dt.date | None
-) -> None:
-    """The outcome of a run; `completed_day` (the local day it completed for) is kept unless given."""
-    insert = dialect_insert(conn)
-    encoded = json.dumps(result, ensure_ascii=False, default=str)
-    values: dict[str, Any] = {
-        "job": job,
-        "last_finished_at": now,
-        "last_status": status,
-        "last_result": encoded,
-    }
-    if completed_day is not None:
-        values["last_day"] = completed_day
-    stmt = insert(job_runs).values(**values)
-    update = {k: getattr(stmt.excluded, k) for k in values if k != "job"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=[job_runs.c.job], set_=update))
