@@ -1,4 +1,13 @@
-"""Settings: defaults < config.toml < FINBUDDY_* environment < command-line options; all paths in one place."""
+"""Settings: defaults < config.toml < FINBUDDY_* environment < command-line options; all paths in one place.
+
+`load_settings()` reads the layers once, validates every value (same rules, same one-line errors
+naming the key) and returns one frozen `Settings`: a typed dataclass per section
+(`settings.ai.timeout: float`, `settings.cache.summary_ttl: int`, `settings.user.timezone: str`, ...),
+`settings.sources` (where each value came from, for `config show`) and `settings.paths`.
+
+`KEYS` is the registry of keys (parser, environment variable, secrecy) and `defaults()` their
+defaults; each key is also a field of its section's dataclass (a test keeps the three in step).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,9 @@ import getpass
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -199,6 +209,7 @@ def _login_name() -> str:
 
 
 def defaults() -> dict[str, Any]:
+    """Every key's default by dotted name (None: resolved when the settings are built, or unset)."""
     return {
         "database.url": None,
         "database.reporting_url": None,
@@ -216,7 +227,7 @@ def defaults() -> dict[str, Any]:
         "ai.max_retries": 2,
         "ai.base_url": None,
         "ai.api_key": None,
-        "ai.prices": DEFAULT_PRICES,
+        "ai.prices": {model: dict(entry) for model, entry in DEFAULT_PRICES.items()},
         "user.name": None,  # resolved lazily: the login name
         "user.currency": "USD",
         "user.timezone": None,  # resolved lazily: the system zone
@@ -270,63 +281,132 @@ class Paths:
         return paths
 
 
-@dataclass
-class Settings:
-    """The effective configuration, with where each value came from."""
+# --- the typed sections: one frozen dataclass per [section]; field names are the keys' names
 
-    values: dict[str, Any]
-    sources: dict[str, str]
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str | None  # as configured; None: the SQLite file in the data dir (see Settings.database_url)
+    reporting_url: str | None
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    dir: str | None  # as configured; None: the user cache dir (see Settings.cache_dir)
+    url: str | None
+    portfolio_ttl: int
+    summary_ttl: int
+    ai_ttl: int
+
+
+@dataclass(frozen=True)
+class AISettings:
+    provider: str  # "auto", "openai" or "offline" as configured (see Settings.ai_provider())
+    model: str
+    daily_quota: int
+    global_daily_limit: int
+    requests_per_minute: int
+    timeout: float
+    max_retries: int
+    base_url: str | None  # [ai] base_url / FINBUDDY_AI_BASE_URL only (see Settings.base_url())
+    api_key: str | None = field(repr=False)  # [ai] api_key / FINBUDDY_AI_API_KEY only (see Settings.api_key())
+    prices: dict[str, dict[str, float]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    name: str
+    currency: str
+    timezone: str  # an IANA name (Settings.timezone is the ZoneInfo)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    insights_at: str  # "HH:MM", local time
+    workers: int
+
+
+SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "cache": CacheSettings,
+    "ai": AISettings,
+    "user": UserSettings,
+    "daemon": DaemonSettings,
+}
+
+
+def _section(name: str, values: Mapping[str, Any]) -> Any:
+    cls = SECTIONS[name]
+    return cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration, built once by `load_settings()`, with where each value came from."""
+
+    database: DatabaseSettings
+    cache: CacheSettings
+    ai: AISettings
+    user: UserSettings
+    daemon: DaemonSettings
+    # dotted key -> "default" | "file" | "env" | "option"
+    sources: Mapping[str, str]
     paths: Paths
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    # Every value by dotted key, read-only. TRANSITIONAL (issue 9): kept, with __getitem__, only until
+    # every reader uses the typed sections; `settings.values["ai.timeout"]` is `settings.ai.timeout`.
+    values: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def __getitem__(self, dotted: str) -> Any:
+        """TRANSITIONAL alias (issue 9), to be removed: `settings["ai.timeout"]` is `settings.ai.timeout`."""
         return self.values[dotted]
 
-    # Convenience accessors for the keys code reads most.
+    # Convenience accessors: the effective values that combine a key with a fallback.
     @property
     def database_url(self) -> str:
-        url = self.values["database.url"]
-        if url:
-            return url
+        """[database] url, else the SQLite file in the data dir."""
+        if self.database.url:
+            return self.database.url
         return f"sqlite:///{self.paths.data_dir / 'finbuddy.db'}"
 
     @property
     def cache_dir(self) -> Path:
-        configured = self.values["cache.dir"]
+        """[cache] dir, else the user cache dir (or FINBUDDY_HOME/cache)."""
+        configured = self.cache.dir
         return Path(configured).expanduser() if configured else self.paths.cache_dir
 
     @property
     def user_name(self) -> str:
-        return self.values["user.name"]
+        return self.user.name
 
     @property
     def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.values["user.timezone"])
+        return ZoneInfo(self.user.timezone)
 
     @property
     def currency(self) -> str:
-        return self.values["user.currency"]
+        return self.user.currency
 
     def api_key(self) -> str | None:
         """The OpenAI API key. Lookup order: FINBUDDY_AI_API_KEY, OPENAI_API_KEY, [ai] api_key in the config file."""
         if self.sources.get("ai.api_key") == "env":
-            return self.values["ai.api_key"]
+            return self.ai.api_key
         env_key = (self.env.get("OPENAI_API_KEY") or "").strip()
         if env_key:
             return env_key
-        return self.values["ai.api_key"]
+        return self.ai.api_key
 
     def base_url(self) -> str | None:
         """An OpenAI-compatible endpoint: [ai] base_url / FINBUDDY_AI_BASE_URL, else OPENAI_BASE_URL."""
-        if self.values["ai.base_url"]:
-            return self.values["ai.base_url"]
+        if self.ai.base_url:
+            return self.ai.base_url
         return (self.env.get("OPENAI_BASE_URL") or "").strip() or None
 
     def ai_provider(self) -> str:
-        provider = self.values["ai.provider"]
-        if provider == "auto":
+        """The provider to use, `openai` or `offline`: `auto` is openai when an API key is set."""
+        if self.ai.provider == "auto":
             return "openai" if self.api_key() else "offline"
-        return provider
+        return self.ai.provider
 
     def masked(self) -> dict[str, dict[str, Any]]:
         """Every setting by section, secrets masked, for `config show`."""
@@ -430,10 +510,21 @@ def load_settings(
         values["user.name"] = _user_name(_login_name())
     if values["user.timezone"] is None:
         values["user.timezone"] = system_timezone()
-    return Settings(values=values, sources=sources, paths=paths, env=env)
+    return Settings(
+        database=_section("database", values),
+        cache=_section("cache", values),
+        ai=_section("ai", values),
+        user=_section("user", values),
+        daemon=_section("daemon", values),
+        sources=MappingProxyType(sources),
+        paths=paths,
+        env=MappingProxyType(env),
+        values=MappingProxyType(values),
+    )
 
 
 def example_config_text() -> str:
+    """The documented example config file shipped in the package (what `config init` writes)."""
     from importlib.resources import files
 
     return files("finbuddy").joinpath("data/config.example.toml").read_text(encoding="utf-8")

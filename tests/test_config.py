@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
+import types
+import typing
 from pathlib import Path
 
 import pytest
 
-from finbuddy.config import KEYS, example_config_text, load_settings, mask_url
+from finbuddy.config import KEYS, SECTIONS, example_config_text, load_settings, mask_url
 from finbuddy.errors import ConfigError
 from tests.helpers_ledger import one_line_error
 
@@ -28,12 +31,12 @@ def write_config(home: Path, text: str) -> Path:
 
 def test_defaults_apply_without_file_or_environment(finbuddy_env):
     settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
-    assert settings["cache.summary_ttl"] == 1800
-    assert settings["cache.portfolio_ttl"] == 3600
-    assert settings["cache.ai_ttl"] == 86400
-    assert settings["ai.daily_quota"] == 5
-    assert settings["ai.global_daily_limit"] == 10000
-    assert settings["ai.model"] == "gpt-4o-mini"
+    assert settings.cache.summary_ttl == 1800
+    assert settings.cache.portfolio_ttl == 3600
+    assert settings.cache.ai_ttl == 86400
+    assert settings.ai.daily_quota == 5
+    assert settings.ai.global_daily_limit == 10000
+    assert settings.ai.model == "gpt-4o-mini"
     assert settings.currency == "USD"
     assert settings.sources["ai.daily_quota"] == "default"
 
@@ -43,13 +46,13 @@ def test_file_beats_default_env_beats_file_option_beats_env(finbuddy_env):
     env = {"FINBUDDY_HOME": str(finbuddy_env)}
     from_file = load_settings(env=env)
     assert from_file.user_name == "from-file"
-    assert from_file["ai.daily_quota"] == 7
+    assert from_file.ai.daily_quota == 7
     assert from_file.sources["ai.daily_quota"] == "file"
 
     env.update({"FINBUDDY_USER_NAME": "from-env", "FINBUDDY_AI_DAILY_QUOTA": "9"})
     from_env = load_settings(env=env)
     assert from_env.user_name == "from-env"
-    assert from_env["ai.daily_quota"] == 9
+    assert from_env.ai.daily_quota == 9
     assert from_env.sources["ai.daily_quota"] == "env"
 
     from_option = load_settings(env=env, overrides={"user.name": "from-option"})
@@ -78,7 +81,7 @@ def test_environment_overrides_ttls_and_database_url(finbuddy_env, tmp_path):
         "FINBUDDY_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
     }
     settings = load_settings(env=env)
-    assert settings["cache.summary_ttl"] == 60
+    assert settings.cache.summary_ttl == 60
     assert settings.database_url == f"sqlite:///{tmp_path / 'other.db'}"
 
 
@@ -123,6 +126,82 @@ def test_without_home_paths_come_from_platformdirs(tmp_path):
 def test_cli_writes_the_database_under_finbuddy_home(cli, finbuddy_env):
     assert cli("add", "1", "x").exit_code == 0
     assert (finbuddy_env / "data" / "finbuddy.db").exists()
+
+
+# --- typed settings ---------------------------------------------------------------
+
+
+def test_every_key_is_a_field_of_its_typed_section_and_nothing_else_is():
+    declared = {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+    assert declared == {key.dotted for key in KEYS}
+
+
+def _is_instance(value, hint) -> bool:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_is_instance(value, arg) for arg in typing.get_args(hint))
+    return isinstance(value, typing.get_origin(hint) or hint)
+
+
+def test_typed_sections_hold_values_of_their_declared_types(finbuddy_env):
+    # From the three layers at once: a file value, environment strings, an option.
+    write_config(finbuddy_env, '[ai]\ntimeout = 12\n[cache]\nportfolio_ttl = 60\n[user]\ncurrency = "eur"\n')
+    env = {
+        "FINBUDDY_HOME": str(finbuddy_env),
+        "FINBUDDY_AI_DAILY_QUOTA": "7",
+        "FINBUDDY_AI_TIMEOUT": "2.5",
+        "FINBUDDY_DAEMON_WORKERS": "3",
+    }
+    settings = load_settings(env=env, overrides={"user.name": "zoe"})
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        typed = getattr(settings, section)
+        assert isinstance(typed, cls)
+        for f in dataclasses.fields(cls):
+            value = getattr(typed, f.name)
+            assert _is_instance(value, hints[f.name]), (f"{section}.{f.name}", value, hints[f.name])
+    assert settings.ai.timeout == 2.5 and isinstance(settings.ai.timeout, float)
+    assert settings.ai.daily_quota == 7 and settings.daemon.workers == 3
+    assert settings.cache.portfolio_ttl == 60 and settings.user.currency == "EUR" and settings.user.name == "zoe"
+    assert (settings.sources["ai.timeout"], settings.sources["cache.portfolio_ttl"], settings.sources["user.name"]) == (
+        "env",
+        "file",
+        "option",
+    )
+
+
+def test_file_timeout_given_as_an_integer_is_a_float(finbuddy_env):
+    write_config(finbuddy_env, "[ai]\ntimeout = 12\n")
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
+    assert settings.ai.timeout == 12.0 and isinstance(settings.ai.timeout, float)
+
+
+def test_transitional_string_key_alias_gives_the_typed_value(finbuddy_env):
+    # settings["ai.timeout"] / settings.values[...] stay only until every reader uses the typed sections.
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env), "FINBUDDY_AI_TIMEOUT": "4"})
+    for key in KEYS:
+        typed = getattr(getattr(settings, key.section), key.name)
+        assert settings[key.dotted] == typed
+        assert settings.values[key.dotted] == typed
+
+
+def test_settings_cannot_change_after_they_are_built(finbuddy_env):
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.ai.timeout = 1.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.ai = settings.ai  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        settings.values["ai.timeout"] = 1.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        settings.sources["ai.timeout"] = "file"  # type: ignore[index]
+
+
+def test_the_api_key_is_not_in_the_settings_repr(finbuddy_env):
+    write_config(finbuddy_env, f'[ai]\napi_key = "{SECRET}"\n')
+    os.chmod(finbuddy_env / "config.toml", 0o600)
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
+    assert settings.ai.api_key == SECRET
+    assert SECRET not in repr(settings) and SECRET not in repr(settings.ai)
 
 
 # --- bad configuration: one line naming the key, exit 2 --------------------------
@@ -292,8 +371,8 @@ def test_config_init_writes_the_example_0600(cli, finbuddy_env):
     assert str(path) in r.stdout
     # and the written example loads as valid configuration with the defaults
     settings = load_settings()
-    assert settings["cache.summary_ttl"] == 1800
-    assert settings["ai.daily_quota"] == 5
+    assert settings.cache.summary_ttl == 1800
+    assert settings.ai.daily_quota == 5
 
 
 def test_config_init_refuses_to_overwrite_without_force(cli, finbuddy_env):
