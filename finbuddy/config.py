@@ -49,34 +49,62 @@ def _opt_str(value: Any) -> str | None:
     return text or None
 
 
-def _int(minimum: int) -> Callable[[Any], int]:
+# Upper bounds: a value past them is a typo or an attack, and would fail far from here (a PostgreSQL
+# integer overflow, an HTTP client or date arithmetic that cannot take it) as an internal error.
+MAX_COUNT = 2_147_483_647  # quotas and limits: counted in PostgreSQL integer columns
+MAX_TTL = 10 * 365 * 86_400  # ten years, in seconds
+MAX_TIMEOUT = 3600.0  # one hour per request
+MAX_RETRIES = 10
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_WORKERS = 64  # threads of the insight batch; more only queue for database connections
+MAX_PRICE = 100_000.0  # USD per million tokens
+
+
+def _int(minimum: int, maximum: int, unit: str = "") -> Callable[[Any], int]:
+    """An integer in [minimum, maximum]; `unit` explains the maximum in the message (e.g. "10 years")."""
+    too_small = "must be a non-negative integer" if minimum == 0 else f"must be at least {minimum}"
+    too_large = f"must be at most {maximum}" + (f" ({unit})" if unit else "")
+
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError("must be an integer")
         if isinstance(value, str):
-            if not re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            text = value.strip()
+            if not re.fullmatch(r"-?[0-9]+", text):
                 raise ValueError("must be an integer")
-            value = int(value)
+            if len(text.lstrip("-").lstrip("0")) > len(str(maximum)):
+                # Out of range whatever the digits (and Python refuses to convert very long ones).
+                raise ValueError(too_small if text.startswith("-") else too_large)
+            value = int(text)
         if not isinstance(value, int):
             raise ValueError("must be an integer")
         if value < minimum:
-            raise ValueError("must be a non-negative integer" if minimum == 0 else f"must be at least {minimum}")
+            raise ValueError(too_small)
+        if value > maximum:
+            raise ValueError(too_large)
         return value
 
     return parse
 
 
-def _positive_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("must be a number of seconds")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError("must be a number of seconds") from None
-    if not isinstance(value, (int, float)) or not (value > 0) or value == float("inf"):
-        raise ValueError("must be a positive number of seconds")
-    return float(value)
+def _seconds(maximum: float) -> Callable[[Any], float]:
+    """A positive, finite number of seconds, at most `maximum`."""
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("must be a number of seconds")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be a number of seconds") from None
+        if not isinstance(value, (int, float)) or not (value > 0):
+            raise ValueError("must be a positive number of seconds")
+        if value > maximum:  # inf too
+            raise ValueError(f"must be at most {maximum:g} seconds")
+        return float(value)
+
+    return parse
 
 
 def _provider(value: Any) -> str:
@@ -127,8 +155,10 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
         parsed = {}
         for side in ("input", "output"):
             price = entry.get(side, 0.0)
-            if isinstance(price, bool) or not isinstance(price, (int, float)) or price < 0:
-                raise ValueError(f"{model!r} {side} must be a non-negative number (USD per million tokens)")
+            if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= MAX_PRICE:
+                raise ValueError(
+                    f"{model!r} {side} must be a non-negative number (USD per million tokens) at most {MAX_PRICE:g}"
+                )
             parsed[side] = float(price)
         prices[str(model)] = parsed
     return prices
@@ -156,16 +186,16 @@ KEYS: tuple[Key, ...] = (
     Key("database", "reporting_url", _opt_str),
     Key("cache", "dir", _opt_str),
     Key("cache", "url", _opt_str),
-    Key("cache", "portfolio_ttl", _int(0)),
-    Key("cache", "summary_ttl", _int(0)),
-    Key("cache", "ai_ttl", _int(0)),
+    Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
+    Key("cache", "summary_ttl", _int(0, MAX_TTL, "10 years")),
+    Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
     Key("ai", "provider", _provider),
     Key("ai", "model", _user_name),
-    Key("ai", "daily_quota", _int(0)),
-    Key("ai", "global_daily_limit", _int(0)),
-    Key("ai", "requests_per_minute", _int(1)),
-    Key("ai", "timeout", _positive_float),
-    Key("ai", "max_retries", _int(0)),
+    Key("ai", "daily_quota", _int(0, MAX_COUNT)),
+    Key("ai", "global_daily_limit", _int(0, MAX_COUNT)),
+    Key("ai", "requests_per_minute", _int(1, MAX_REQUESTS_PER_MINUTE)),
+    Key("ai", "timeout", _seconds(MAX_TIMEOUT)),
+    Key("ai", "max_retries", _int(0, MAX_RETRIES)),
     Key("ai", "base_url", _opt_str),
     Key("ai", "api_key", _opt_str, secret=True),
     Key("ai", "prices", _prices, env_ok=False),
@@ -173,7 +203,7 @@ KEYS: tuple[Key, ...] = (
     Key("user", "currency", _currency),
     Key("user", "timezone", _timezone),
     Key("daemon", "insights_at", _clock_time),
-    Key("daemon", "workers", _int(1)),
+    Key("daemon", "workers", _int(1, MAX_WORKERS)),
 )
 KEYS_BY_DOTTED = {key.dotted: key for key in KEYS}
 

@@ -14,7 +14,10 @@ import pytest
 
 from finbuddy.config import KEYS, SECTIONS, example_config_text, load_settings, mask_url
 from finbuddy.errors import ConfigError
+from tests.fakes import openai_server as fake_openai
 from tests.helpers_ledger import one_line_error
+
+openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 
 SECRET = "sk-secret-0123456789abcdef"
 
@@ -220,6 +223,12 @@ def test_the_api_key_is_not_in_the_settings_repr(finbuddy_env):
         ('[ai]\nprovider = "claude"\n', "provider"),
         ('[user]\ncurrency = "dollars"\n', "currency"),
         ('[daemon]\ninsights_at = "25:00"\n', "insights_at"),
+        ("[ai]\ntimeout = 1e300\n", "timeout"),
+        ("[ai]\ntimeout = inf\n", "timeout"),
+        ("[ai]\ndaily_quota = 9223372036854775807\n", "daily_quota"),
+        ("[cache]\nai_ttl = 315360001\n", "ai_ttl"),
+        ('[ai.prices."m"]\ninput = nan\n', "prices"),
+        ('[ai.prices."m"]\noutput = inf\n', "prices"),
         ("top = 1\n", "top"),
     ],
 )
@@ -250,6 +259,76 @@ def test_bad_environment_value_is_one_line_error_naming_the_key_exit_2(cli, monk
     assert r.exit_code == 2
     line = one_line_error(r.stderr)
     assert named in line and name in line
+
+
+# Every numeric key: its largest value, and one past it (a value that used to reach an internal
+# error: a PostgreSQL integer overflow, an HTTP client or date arithmetic that could not take it).
+BOUNDS = [
+    ("FINBUDDY_AI_DAILY_QUOTA", "2147483647", "99999999999999999999", "must be at most 2147483647"),
+    ("FINBUDDY_AI_GLOBAL_DAILY_LIMIT", "2147483647", "2147483648", "must be at most 2147483647"),
+    ("FINBUDDY_AI_TIMEOUT", "3600", "1e300", "must be at most 3600 seconds"),
+    ("FINBUDDY_AI_MAX_RETRIES", "10", "99999999999", "must be at most 10"),
+    ("FINBUDDY_AI_REQUESTS_PER_MINUTE", "1000000", "1000001", "must be at most 1000000"),
+    ("FINBUDDY_CACHE_PORTFOLIO_TTL", "315360000", "315360001", "must be at most 315360000 (10 years)"),
+    ("FINBUDDY_CACHE_SUMMARY_TTL", "315360000", "99999999999999999999", "must be at most 315360000 (10 years)"),
+    ("FINBUDDY_CACHE_AI_TTL", "315360000", "315360001", "must be at most 315360000 (10 years)"),
+    ("FINBUDDY_DAEMON_WORKERS", "64", "65", "must be at most 64"),
+]
+
+
+def test_the_bounds_above_cover_every_numeric_key():
+    numeric = {
+        f"FINBUDDY_{section.upper()}_{name.upper()}"
+        for section, cls in SECTIONS.items()
+        for name, hint in typing.get_type_hints(cls).items()
+        if hint in (int, float)
+    }
+    assert numeric == {name for name, *_ in BOUNDS}
+
+
+@pytest.mark.parametrize(("name", "largest", "too_large", "why"), BOUNDS, ids=[b[0] for b in BOUNDS])
+def test_a_numeric_value_past_its_bound_is_one_line_exit_2(cli, monkeypatch, name, largest, too_large, why):
+    cli("add", "5", "food")
+    monkeypatch.setenv(name, too_large)
+    for args in (("quota",), ("ask", "how am I doing?"), ("add", "1", "x")):
+        r = cli(*args)
+        assert r.exit_code == 2, (args, r.stderr)
+        line = one_line_error(r.stderr)
+        assert f"{name}={too_large!r}" in line and why in line
+        assert r.stdout == ""
+    monkeypatch.setenv(name, largest)
+    assert cli("quota").exit_code == 0
+
+
+def test_every_numeric_key_at_its_bound_works_end_to_end(cli, backend, monkeypatch):
+    for name, largest, _, _ in BOUNDS:
+        monkeypatch.setenv(name, largest)
+    assert cli("add", "5", "food").exit_code == 0
+    quota = cli("quota", "--json")
+    assert quota.exit_code == 0, quota.stderr
+    assert (quota.json["limit"], quota.json["remaining"], quota.json["global"]) == (
+        2147483647,
+        2147483647,
+        {"used": 0, "limit": 2147483647},
+    )
+    ask = cli("ask", "how am I doing?", "--json")
+    assert ask.exit_code == 0, ask.stderr
+    assert ask.json["source"] == "offline"
+    for args in (("summary", "--fresh"), ("portfolio", "show"), ("daemon", "run-once")):
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+
+
+def test_an_ai_call_at_the_largest_quotas_and_timeout_is_recorded(cli, backend, monkeypatch, openai_server):
+    for name, largest, _, _ in BOUNDS:
+        monkeypatch.setenv(name, largest)
+    cli("add", "5", "food")
+    ask = cli("ask", "how am I doing?", "--json")
+    assert ask.exit_code == 0, ask.stderr
+    assert ask.json["source"] == "openai"
+    assert ask.json["quota"]["used"] == 1 and ask.json["quota"]["remaining"] == 2147483646
+    assert cli("quota", "--json").json["global"] == {"used": 1, "limit": 2147483647}
+    assert openai_server.count == 1
 
 
 def test_bad_config_with_json_prints_error_document(cli, finbuddy_env):
