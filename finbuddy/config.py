@@ -164,6 +164,80 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
     return prices
 
 
+# --- URLs: checked here without SQLAlchemy (start-up speed), in the shape SQLAlchemy's make_url reads
+# (scheme://[user[:password]@][host][:port][/database][?query]), so a bad one is a config error naming
+# the key instead of an internal error wherever it is first used.
+
+_URL = re.compile(
+    r"""
+    (?P<scheme>[\w+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+    (?:/(?P<database>[^?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+CACHE_URL_FORMS = "redis://[:PASSWORD@]HOST:6379/0 (or rediss://, unix://)"
+HTTP_URL_FORMS = "http:// or https://HOST[:PORT]/PATH, e.g. http://localhost:11434/v1"
+# postgres:// is what hosting providers hand out; psycopg (3) is the driver finbuddy ships with.
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
+
+
+def _url(value: Any, expected: str) -> tuple[str, dict[str, str]] | None:
+    """(text, parts) of a URL value, None when unset; ValueError when it is not a URL at all."""
+    text = _opt_str(value)
+    if text is None:
+        return None
+    match = _URL.fullmatch(text)
+    if not match:
+        raise ValueError(f"must be a URL: {expected}")
+    parts = {name: part or "" for name, part in match.groupdict().items()}
+    port = parts["port"]
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+        raise ValueError(f"has a port that is not a number from 1 to 65535: expected {expected}")
+    return text, parts
+
+
+def _database_url(value: Any) -> str | None:
+    """A SQLite or PostgreSQL URL; postgres:// and postgresql:// become postgresql+psycopg://."""
+    found = _url(value, DATABASE_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    scheme = parts["scheme"].lower()
+    rest = text[len(parts["scheme"]) :]
+    if scheme in _POSTGRES_SCHEMES:
+        return "postgresql+psycopg" + rest
+    if scheme in _SQLITE_SCHEMES:
+        if any(parts[name] for name in ("username", "password", "ipv4host", "ipv6host", "port")):
+            raise ValueError("must be sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH (a SQLite URL has no host)")
+        return scheme + rest
+    raise ValueError(f"has an unsupported scheme {parts['scheme']}://: expected {DATABASE_URL_FORMS}")
+
+
+def _cache_url(value: Any) -> str | None:
+    found = _url(value, CACHE_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    if parts["scheme"].lower() not in ("redis", "rediss", "unix"):
+        raise ValueError(f"has an unsupported scheme {parts['scheme']}://: expected {CACHE_URL_FORMS}")
+    return text
+
+
+def _http_url(value: Any) -> str | None:
+    found = _url(value, HTTP_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    if parts["scheme"].lower() not in ("http", "https") or not (parts["ipv4host"] or parts["ipv6host"]):
+        raise ValueError(f"must be a URL: {HTTP_URL_FORMS}")
+    return text
+
+
 @dataclass(frozen=True)
 class Key:
     section: str
@@ -171,6 +245,15 @@ class Key:
     parse: Callable[[Any], Any]
     secret: bool = False
     env_ok: bool = True
+    url: bool = False  # a URL: its password is masked wherever the value is shown
+
+    def shown(self, raw: Any) -> str:
+        """The raw value as an error message may quote it: never a secret, a URL's password masked."""
+        if self.secret:
+            return "********"
+        if self.url and isinstance(raw, str):
+            return repr(mask_url(raw))
+        return repr(raw)
 
     @property
     def dotted(self) -> str:
@@ -182,10 +265,10 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("database", "url", _opt_str, secret=False),
-    Key("database", "reporting_url", _opt_str),
+    Key("database", "url", _database_url, url=True),
+    Key("database", "reporting_url", _database_url, url=True),
     Key("cache", "dir", _opt_str),
-    Key("cache", "url", _opt_str),
+    Key("cache", "url", _cache_url, url=True),
     Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "summary_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
@@ -196,7 +279,7 @@ KEYS: tuple[Key, ...] = (
     Key("ai", "requests_per_minute", _int(1, MAX_REQUESTS_PER_MINUTE)),
     Key("ai", "timeout", _seconds(MAX_TIMEOUT)),
     Key("ai", "max_retries", _int(0, MAX_RETRIES)),
-    Key("ai", "base_url", _opt_str),
+    Key("ai", "base_url", _http_url, url=True),
     Key("ai", "api_key", _opt_str, secret=True),
     Key("ai", "prices", _prices, env_ok=False),
     Key("user", "name", _user_name),
@@ -446,22 +529,29 @@ class Settings:
             if key.secret:
                 value = "********" if value else None
             shown.setdefault(key.section, {})[key.name] = value
-        shown["database"]["url"] = mask_url(self.database_url)
-        if shown["database"]["reporting_url"]:
-            shown["database"]["reporting_url"] = mask_url(shown["database"]["reporting_url"])
-        if shown["cache"]["url"]:
-            shown["cache"]["url"] = mask_url(shown["cache"]["url"])
+        shown["database"]["url"] = self.database_url
         shown["cache"]["dir"] = str(self.cache_dir)
         shown["ai"]["api_key"] = "********" if self.api_key() else None
         shown["ai"]["base_url"] = self.base_url()
+        for key in KEYS:
+            if key.url and shown[key.section][key.name]:
+                shown[key.section][key.name] = mask_url(shown[key.section][key.name])
         shown["ai"]["effective_provider"] = self.ai_provider()
         return shown
 
 
+# user:PASSWORD@ (to the last "@" before the path; else, as SQLAlchemy reads it, to the first "@").
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)(?:[^/?#]*@|[^@]*@)")
+# ?password=, &sslpassword=, ?api_key=, ?token= ...: a query parameter whose name says it is a secret.
+_QUERY_SECRET = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|secret|token|key)[^=&;#]*=)[^&;#]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Hide a password in a database or cache URL."""
+    """The URL with its secrets hidden: the password of `user:password@`, and the value of every query
+    parameter named like a password, secret, token or key (`?password=`, `?sslpassword=`, `?api_key=`)."""
     # The user name may be empty ("redis://:password@host").
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
+    url = _URL_PASSWORD.sub(r"\1****@", url)
+    return _QUERY_SECRET.sub(r"\1****", url)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -506,8 +596,9 @@ def load_settings(
         try:
             values[dotted] = key.parse(raw)
         except ValueError as why:
-            shown = "********" if key.secret else repr(raw)
-            raise ConfigError(f"config file {paths.config_file}: [{key.section}] {key.name} = {shown} {why}") from None
+            raise ConfigError(
+                f"config file {paths.config_file}: [{key.section}] {key.name} = {key.shown(raw)} {why}"
+            ) from None
         sources[dotted] = "file"
 
     for key in KEYS:
@@ -516,13 +607,13 @@ def load_settings(
         names = [key.env] + (["FINBUDDY_USER"] if key.dotted == "user.name" else [])
         for name in names:
             raw = env.get(name)
-            if raw is None or (raw.strip() == "" and key.parse is not _opt_str):
+            # A blank variable unsets an optional key (a URL, a directory) and is ignored for the others.
+            if raw is None or (raw.strip() == "" and key.parse is not _opt_str and not key.url):
                 continue
             try:
                 values[key.dotted] = key.parse(raw)
             except ValueError as why:
-                shown = "********" if key.secret else repr(raw)
-                raise ConfigError(f"{name}={shown}: [{key.section}] {key.name} {why}") from None
+                raise ConfigError(f"{name}={key.shown(raw)}: [{key.section}] {key.name} {why}") from None
             sources[key.dotted] = "env"
             break
 
@@ -533,9 +624,15 @@ def load_settings(
         try:
             values[dotted] = key.parse(raw)
         except ValueError as why:
-            raise ConfigError(f"option {dotted} {raw!r} {why}") from None
+            raise ConfigError(f"option {dotted} {key.shown(raw)} {why}") from None
         sources[dotted] = "option"
 
+    openai_base_url = env.get("OPENAI_BASE_URL", "")
+    if values["ai.base_url"] is None and openai_base_url.strip():
+        try:
+            _http_url(openai_base_url)
+        except ValueError as why:
+            raise ConfigError(f"OPENAI_BASE_URL={mask_url(openai_base_url)!r} {why}") from None
     if values["user.name"] is None:
         values["user.name"] = _user_name(_login_name())
     if values["user.timezone"] is None:

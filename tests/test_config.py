@@ -426,6 +426,152 @@ def test_mask_url_hides_only_the_password():
     assert mask_url("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
 
 
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://h/db?password=hunter2", "postgresql://h/db?password=****"),
+        ("postgresql://h/db?sslmode=require&password=hunter2", "postgresql://h/db?sslmode=require&password=****"),
+        ("postgresql://u:hunter2@h/db?PASSWORD=hunter2&x=1", "postgresql://u:****@h/db?PASSWORD=****&x=1"),
+        ("postgresql://h/db?sslpassword=hunter2", "postgresql://h/db?sslpassword=****"),
+        ("redis://h:6379/0?password=hunter2", "redis://h:6379/0?password=****"),
+        ("https://proxy.example/v1?api_key=hunter2", "https://proxy.example/v1?api_key=****"),
+        ("postgresql://u:hun@ter2@h/db", "postgresql://u:****@h/db"),
+        ("postgresql://u:hun/ter2@h/db", "postgresql://u:****@h/db"),
+    ],
+)
+def test_mask_url_hides_a_password_in_the_query_too(url, masked):
+    assert mask_url(url) == masked
+    assert "hunter2" not in mask_url(url) and "ter2" not in mask_url(url)
+
+
+URL_KEYS = [
+    (
+        "FINBUDDY_DATABASE_URL",
+        "database.url",
+        "postgresql+psycopg://bob:hunter2@db.example:5432/fin?password=hunter2",
+        "postgresql+psycopg://bob:****@db.example:5432/fin?password=****",
+    ),
+    (
+        "FINBUDDY_DATABASE_REPORTING_URL",
+        "database.reporting_url",
+        "postgres://bob:hunter2@replica/fin",
+        "postgresql+psycopg://bob:****@replica/fin",
+    ),
+    (
+        "FINBUDDY_CACHE_URL",
+        "cache.url",
+        "redis://:hunter2@127.0.0.1:6379/0?password=hunter2",
+        "redis://:****@127.0.0.1:6379/0?password=****",
+    ),
+    (
+        "FINBUDDY_AI_BASE_URL",
+        "ai.base_url",
+        "https://bob:hunter2@proxy.example/v1?api_key=hunter2",
+        "https://bob:****@proxy.example/v1?api_key=****",
+    ),
+    ("OPENAI_BASE_URL", "ai.base_url", "https://proxy.example/v1?token=hunter2", "https://proxy.example/v1?token=****"),
+]
+
+
+@pytest.mark.parametrize(("name", "dotted", "url", "shown"), URL_KEYS, ids=[k[0] for k in URL_KEYS])
+def test_config_show_masks_passwords_on_every_url_key(cli, monkeypatch, name, dotted, url, shown):
+    monkeypatch.setenv(name, url)
+    r = cli("config", "show")
+    assert r.exit_code == 0, r.stderr
+    assert "hunter2" not in r.stdout + r.stderr
+    [row] = [line for line in r.stdout.splitlines() if f" {dotted} " in line]
+    assert "****" in row
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert "hunter2" not in r.stdout + r.stderr
+    section, key = dotted.split(".")
+    assert r.json["settings"][section][key] == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("::::", "must be a URL: sqlite:///PATH or postgresql://"),
+        ("not a url", "must be a URL"),
+        ("sqlite:relative.db", "must be a URL"),
+        ("sqlite://somehost/x.db", "a SQLite URL has no host"),
+        ("postgresql://bob:hunter2@h:port/db", "port that is not a number"),
+        ("postgresql://bob:hunter2@h:99999/db", "port that is not a number"),
+        ("mysql://bob:hunter2@h/db", "unsupported scheme mysql://"),
+        ("postgresql+psycopg2://h/db", "unsupported scheme postgresql+psycopg2://"),
+    ],
+)
+@pytest.mark.parametrize("name", ["FINBUDDY_DATABASE_URL", "FINBUDDY_DATABASE_REPORTING_URL"])
+def test_a_garbage_database_url_is_one_line_exit_2_with_the_password_masked(cli, monkeypatch, name, url, why):
+    monkeypatch.setenv(name, url)
+    for args in (("list",), ("summary", "--fresh"), ("config", "show")):
+        r = cli(*args)
+        assert r.exit_code == 2, (args, r.stderr)
+        line = one_line_error(r.stderr)
+        assert name in line and why in line and "url" in line
+        assert "hunter2" not in line
+        assert r.stdout == ""
+
+
+def test_a_garbage_database_url_in_the_config_file_names_the_file_and_key(cli, finbuddy_env):
+    write_config(finbuddy_env, '[database]\nurl = "::::"\n')
+    r = cli("list", "--json")
+    assert r.exit_code == 2
+    assert r.json["error"]["type"] == "config_error"
+    assert "config.toml" in r.json["error"]["message"] and "[database] url = '::::'" in r.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("FINBUDDY_CACHE_URL", "::::"),
+        ("FINBUDDY_CACHE_URL", "memcached://h:11211"),
+        ("FINBUDDY_AI_BASE_URL", "::::"),
+        ("FINBUDDY_AI_BASE_URL", "ftp://h/v1"),
+        ("OPENAI_BASE_URL", "::::"),
+    ],
+)
+def test_a_garbage_cache_or_ai_url_is_one_line_exit_2(cli, monkeypatch, name, url):
+    monkeypatch.setenv(name, url)
+    r = cli("ask", "how am I doing?")
+    assert r.exit_code == 2
+    assert name in one_line_error(r.stderr)
+
+
+def test_accepted_database_urls_are_what_the_engine_can_open(tmp_path):
+    from sqlalchemy.engine import make_url
+
+    from finbuddy.db.engine import create_engine
+
+    home = {"FINBUDDY_HOME": str(tmp_path / "h")}
+    for url, expected in [
+        ("postgres://u:p@h:5432/db?sslmode=require", "postgresql+psycopg://u:p@h:5432/db?sslmode=require"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("POSTGRES://h/db", "postgresql+psycopg://h/db"),
+        ("postgresql+psycopg://[::1]:5432/db", "postgresql+psycopg://[::1]:5432/db"),
+        (f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'a.db'}"),
+        ("sqlite+pysqlite:///rel.db", "sqlite+pysqlite:///rel.db"),
+        ("sqlite://", "sqlite://"),
+    ]:
+        settings = load_settings(env={**home, "FINBUDDY_DATABASE_URL": url})
+        assert settings.database.url == settings.database_url == expected
+        parsed = make_url(expected)
+        if parsed.get_backend_name() == "postgresql":
+            engine = create_engine(expected)  # builds the engine, connects to nothing
+            assert engine.dialect.driver == "psycopg"
+            engine.dispose()
+
+
+def test_a_postgres_url_from_a_hosting_provider_works(cli, pg_database, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", pg_database.replace("postgresql+psycopg://", "postgres://"))
+    r = cli("add", "12.50", "groceries", "--json")
+    assert r.exit_code == 0, r.stderr
+    listed = cli("list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [row["amount"] for row in listed.json if row["id"] == r.json["id"]] == ["12.50"]
+    cli("delete", str(r.json["id"]))
+
+
 def test_config_path_prints_the_location(cli, finbuddy_env, monkeypatch, tmp_path):
     r = cli("config", "path")
     assert r.exit_code == 0
