@@ -215,7 +215,7 @@ def _database_url(value: Any) -> str | None:
         if any(parts[name] for name in ("username", "password", "ipv4host", "ipv6host", "port")):
             raise ValueError("must be sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH (a SQLite URL has no host)")
         return scheme + rest
-    raise ValueError(f"has an unsupported scheme {parts['scheme']}://: expected {DATABASE_URL_FORMS}")
+    raise ValueError(f"scheme {parts['scheme']}:// is not supported: expected {DATABASE_URL_FORMS}")
 
 
 def _cache_url(value: Any) -> str | None:
@@ -224,7 +224,7 @@ def _cache_url(value: Any) -> str | None:
         return None
     text, parts = found
     if parts["scheme"].lower() not in ("redis", "rediss", "unix"):
-        raise ValueError(f"has an unsupported scheme {parts['scheme']}://: expected {CACHE_URL_FORMS}")
+        raise ValueError(f"scheme {parts['scheme']}:// is not supported: expected {CACHE_URL_FORMS}")
     return text
 
 
