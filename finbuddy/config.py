@@ -12,8 +12,10 @@ defaults; each key is also a field of its section's dataclass (a test keeps the 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finbuddy.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "finbuddy"
 HOME_ENV = "FINBUDDY_HOME"
@@ -554,21 +558,34 @@ def mask_url(url: str) -> str:
     return _QUERY_SECRET.sub(r"\1****", url)
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def _read_config_file(path: Path, warn: Callable[[str], None]) -> dict[str, Any]:
+    """The file's keys by dotted name (unparsed); {} when there is no file. A file that holds the API key
+    is made private (0600) if others could read it; when that is impossible its key is not used."""
     import tomllib
 
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
+            flat = _parse_config_text(path, raw)
+            secret = flat.get("ai.api_key")
+            if secret is not None and str(secret).strip() and not _keep_private(handle.fileno(), path, warn):
+                del flat["ai.api_key"]
     except FileNotFoundError:
         return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return flat
+
+
+def _parse_config_text(path: Path, raw: bytes) -> dict[str, Any]:
+    import tomllib
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if not isinstance(table, dict):
@@ -581,17 +598,41 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return flat
 
 
+def _keep_private(fd: int, path: Path, warn: Callable[[str], None]) -> bool:
+    """Make the open config file (which holds a secret) 0600 if group or others have any access to it.
+    False, with a warning, when it cannot be made private (not our file, a read-only or mode-less file system)."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if not mode & 0o077:
+        return True
+    try:
+        os.fchmod(fd, 0o600)
+        still_open = stat.S_IMODE(os.fstat(fd).st_mode) & 0o077  # some file systems ignore modes
+        problem = f"its mode stays {stat.S_IMODE(os.fstat(fd).st_mode):04o}" if still_open else ""
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    if problem:
+        warn(
+            f"config file {path} holds an API key readable by others and cannot be made private ({problem}); "
+            f"not using that key: chmod 600 {path}, or set OPENAI_API_KEY instead"
+        )
+        return False
+    warn(f"config file {path} held an API key readable by others (mode {mode:04o}); made it 0600")
+    return True
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
-    """Build the effective settings. `overrides` are command-line options (highest precedence)."""
+    """Build the effective settings. `env` defaults to os.environ; `overrides` are command-line options
+    (highest precedence); `warn` receives non-fatal notices (the CLI prints them on stderr; None logs them)."""
     env = dict(os.environ if env is None else env)
     paths = Paths.from_env(env)
     values = defaults()
     sources = {dotted: "default" for dotted in values}
 
-    for dotted, raw in _read_config_file(paths.config_file).items():
+    for dotted, raw in _read_config_file(paths.config_file, warn or log.warning).items():
         key = KEYS_BY_DOTTED[dotted]
         try:
             values[dotted] = key.parse(raw)

@@ -375,6 +375,62 @@ def test_secret_value_is_not_echoed_in_a_config_error(finbuddy_env):
 # --- config show / path / init -----------------------------------------------------
 
 
+# --- a config file that holds the API key is private -------------------------------
+
+
+def test_a_config_file_holding_the_api_key_readable_by_others_is_made_0600_once(cli, finbuddy_env):
+    path = write_config(finbuddy_env, f'[ai]\napi_key = "{SECRET}"\n')
+    os.chmod(path, 0o644)
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    warning = f"config file {path} held an API key readable by others (mode 0644); made it 0600"
+    assert r.stderr == f"finbuddy: warning: {warning}\n"
+    assert r.json["settings"]["ai"]["effective_provider"] == "openai"  # the key is used
+    assert r.json["sources"]["ai.api_key"] == "file"
+    again = cli("config", "show", "--json")
+    assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_a_group_readable_config_file_with_the_api_key_is_made_0600(finbuddy_env):
+    path = write_config(finbuddy_env, f'[ai]\napi_key = "{SECRET}"\n')
+    os.chmod(path, 0o640)
+    warnings: list[str] = []
+    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)}, warn=warnings.append)
+    assert settings.api_key() == SECRET
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(warnings) == 1 and "made it 0600" in warnings[0] and SECRET not in warnings[0]
+
+
+def test_a_config_file_without_a_key_keeps_its_mode(cli, finbuddy_env):
+    path = write_config(finbuddy_env, '[user]\ncurrency = "EUR"\n[ai]\napi_key = ""\n')
+    os.chmod(path, 0o644)
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_key_in_a_file_that_cannot_be_made_private_is_not_used(cli, finbuddy_env, monkeypatch):
+    path = write_config(finbuddy_env, f'[ai]\napi_key = "{SECRET}"\n[user]\ncurrency = "EUR"\n')
+    os.chmod(path, 0o644)
+
+    def refuse(fd, mode):  # the file system's answer for a file that is not ours (we run as root here)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refuse)
+    r = cli("config", "show", "--json")
+    assert r.exit_code == 0, r.stderr
+    line = r.stderr.strip()
+    assert line.startswith(f"finbuddy: warning: config file {path} holds an API key readable by others")
+    assert "cannot be made private (Operation not permitted); not using that key" in line
+    assert SECRET not in r.stdout + r.stderr
+    assert r.json["settings"]["ai"]["api_key"] is None
+    assert r.json["settings"]["ai"]["effective_provider"] == "offline"
+    assert "ai.api_key" not in r.json["sources"]
+    assert r.json["settings"]["user"]["currency"] == "EUR"  # the rest of the file still applies
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_config_show_masks_the_api_key_everywhere(cli, monkeypatch, finbuddy_env):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("FINBUDDY_DATABASE_URL", "postgresql+psycopg://bob:hunter2@db.example:5432/fin")
