@@ -698,11 +698,34 @@ def example_config_text() -> str:
     return files("finbuddy").joinpath("data/config.example.toml").read_text(encoding="utf-8")
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create the directory `path` and any missing parents, each 0700 whatever the umask (Path.mkdir(parents=True)
+    gives the parents the umask's mode, 0777 under umask 000). Existing directories are left as they are; a file
+    in the way raises FileExistsError. Every directory finbuddy creates is made here."""
+    target = Path(path)
+    missing: list[Path] = []
+    current = target
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            # Made a moment ago by a concurrent first run: not ours to chmod. A file in the way: the
+            # target's is FileExistsError (as Path.mkdir(exist_ok=True)), a parent's NotADirectoryError next.
+            if directory == target and not directory.is_dir():
+                raise
+            continue
+        os.chmod(directory, 0o700)  # the umask may have taken bits away
+    return target
+
+
 def write_example_config(path: Path, force: bool) -> Path:
     """`config init`: write the documented example, 0600, refusing to overwrite unless forced."""
     if path.exists() and not force:
         raise ConfigError(f"config file {path} already exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

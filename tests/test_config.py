@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from finbuddy.config import KEYS, SECTIONS, example_config_text, load_settings, mask_url
+from finbuddy.config import KEYS, SECTIONS, example_config_text, load_settings, make_private_dir, mask_url
 from finbuddy.errors import ConfigError
 from tests.fakes import openai_server as fake_openai
 from tests.helpers_ledger import one_line_error
@@ -370,6 +370,69 @@ def test_secret_value_is_not_echoed_in_a_config_error(finbuddy_env):
         load_settings()
     assert "api_key" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+# --- every directory finbuddy creates is 0700, whatever the umask ----------------------
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for the test (os.umask(...) through the returned function); restored after."""
+    old = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(old)
+
+
+def _dir_modes(root: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(root.parent)): stat.S_IMODE(path.stat().st_mode)
+        for path in [root, *root.rglob("*")]
+        if path.is_dir()
+    }
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o277], ids=["umask-000", "umask-277"])
+def test_make_private_dir_creates_every_missing_parent_0700(tmp_path, umask, mask):
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    os.chmod(existing, 0o755)
+    umask(mask)
+    made = make_private_dir(existing / "a" / "b" / "c")
+    assert made == existing / "a" / "b" / "c"
+    assert _dir_modes(existing / "a") == {"a": 0o700, "a/b": 0o700, "a/b/c": 0o700}
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # not ours: left alone
+    make_private_dir(existing / "a" / "b" / "c")  # already there: fine
+    (existing / "file").write_text("x")
+    with pytest.raises(FileExistsError):
+        make_private_dir(existing / "file")
+    with pytest.raises(NotADirectoryError):
+        make_private_dir(existing / "file" / "below")
+
+
+def test_every_directory_of_a_new_home_is_0700_under_umask_000(cli, tmp_path, monkeypatch, umask):
+    import datetime as dt
+
+    from finbuddy.daemon.process import PidFile
+
+    root = tmp_path / "new"
+    home = root / "profile"
+    monkeypatch.setenv("FINBUDDY_HOME", str(home))
+    monkeypatch.setenv("FINBUDDY_CONFIG", str(root / "etc" / "finbuddy" / "config.toml"))
+    umask(0o000)
+    assert cli("config", "init").exit_code == 0
+    assert cli("add", "5", "food").exit_code == 0
+    assert cli("summary").exit_code == 0  # the cache directory
+    assert cli("daemon", "run-once").exit_code == 0  # the log and runtime (job lock) directories
+    pidfile = PidFile(home / "elsewhere" / "run" / "finbuddy.pid")
+    pidfile.acquire(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC))
+    pidfile.release()
+    modes = _dir_modes(root)
+    expected = ["new", "new/etc", "new/etc/finbuddy", "new/profile", "new/profile/data", "new/profile/cache"]
+    expected += ["new/profile/logs", "new/profile/run", "new/profile/elsewhere", "new/profile/elsewhere/run"]
+    assert set(expected) <= set(modes)
+    assert {path: oct(mode) for path, mode in modes.items() if mode != 0o700} == {}
 
 
 # --- config show / path / init -----------------------------------------------------
