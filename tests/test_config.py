@@ -750,3 +750,105 @@ def test_api_key_lookup_order(finbuddy_env):
 def test_config_show_json_is_one_document(cli):
     r = cli("config", "show", "--json")
     json.loads(r.stdout)
+
+
+def _show_layers(finbuddy_env, monkeypatch) -> None:
+    """A value from each layer: file, environment (and the fixture's FINBUDDY_USER/_TIMEZONE), and --user."""
+    write_config(finbuddy_env, '[cache]\nsummary_ttl = 60\n[user]\ncurrency = "eur"\n[daemon]\ninsights_at = "6:30"\n')
+    monkeypatch.setenv("FINBUDDY_AI_DAILY_QUOTA", "3")
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "12.5")
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", "postgres://bob:hunter2@db.example/fin?password=hunter2")
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+
+
+SHOWN_URL = "postgresql+psycopg://bob:****@db.example/fin?password=****"
+
+
+def test_config_show_json_gives_each_effective_value_and_where_it_came_from(cli, finbuddy_env, monkeypatch):
+    _show_layers(finbuddy_env, monkeypatch)
+    r = cli("--user", "bob", "config", "show", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert SECRET not in r.stdout + r.stderr and "hunter2" not in r.stdout + r.stderr
+    data = r.json
+    assert data["config_file"] == str(finbuddy_env / "config.toml")
+    assert data["paths"] == {
+        "data_dir": str(finbuddy_env / "data"),
+        "cache_dir": str(finbuddy_env / "cache"),
+        "log_dir": str(finbuddy_env / "logs"),
+        "runtime_dir": str(finbuddy_env / "run"),
+    }
+    shown = data["settings"]
+    for section in SECTIONS:
+        expected = {key.name for key in KEYS if key.section == section} | (
+            {"effective_provider"} if section == "ai" else set()
+        )
+        assert set(shown[section]) == expected, section
+    assert shown["database"] == {"url": SHOWN_URL, "reporting_url": None}
+    assert shown["cache"] == {
+        "dir": str(finbuddy_env / "cache"),
+        "url": None,
+        "portfolio_ttl": 3600,
+        "summary_ttl": 60,
+        "ai_ttl": 86400,
+    }
+    ai = shown["ai"]
+    assert (ai["provider"], ai["effective_provider"], ai["api_key"], ai["base_url"]) == (
+        "auto",
+        "openai",
+        "********",
+        None,
+    )
+    assert (ai["daily_quota"], ai["timeout"], ai["global_daily_limit"], ai["max_retries"]) == (3, 12.5, 10000, 2)
+    assert ai["prices"]["gpt-4o-mini"] == {"input": 0.15, "output": 0.60}
+    assert shown["user"] == {"name": "bob", "currency": "EUR", "timezone": "UTC"}
+    assert shown["daemon"] == {"insights_at": "06:30", "workers": 4}
+    # Only values that did not come from the defaults, each with its layer.
+    assert data["sources"] == {
+        "cache.summary_ttl": "file",
+        "user.currency": "file",
+        "daemon.insights_at": "file",
+        "ai.daily_quota": "env",
+        "ai.timeout": "env",
+        "database.url": "env",
+        "user.timezone": "env",
+        "user.name": "option",
+    }
+
+
+def _table_rows(text: str) -> dict[str, tuple[str, str]]:
+    """`config show`'s table as {key: (value, from)}, a value folded over several lines joined again."""
+    rows: dict[str, tuple[str, str]] = {}
+    last = ""
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) != 3:
+            continue
+        key, value, source = cells
+        if key:
+            rows[key], last = (value, source), key
+        elif last:
+            rows[last] = (f"{rows[last][0]} {value}", rows[last][1])
+    return rows
+
+
+def test_config_show_table_gives_each_effective_value_and_where_it_came_from(cli, finbuddy_env, monkeypatch):
+    _show_layers(finbuddy_env, monkeypatch)
+    r = cli("--user", "bob", "config", "show")
+    assert r.exit_code == 0, r.stderr
+    assert SECRET not in r.stdout + r.stderr and "hunter2" not in r.stdout + r.stderr
+    assert str(finbuddy_env / "config.toml") in r.stdout.splitlines()[0]
+    rows = _table_rows(r.stdout)
+    assert set(rows) == {key.dotted for key in KEYS} | {"ai.effective_provider"}
+    assert rows["database.url"] == (SHOWN_URL, "env")
+    assert rows["database.reporting_url"] == ("", "default")
+    assert rows["cache.summary_ttl"] == ("60", "file")
+    assert rows["cache.portfolio_ttl"] == ("3600", "default")
+    assert rows["ai.daily_quota"] == ("3", "env")
+    assert rows["ai.timeout"] == ("12.5", "env")
+    assert rows["ai.api_key"] == ("********", "default")  # OPENAI_API_KEY: not one of finbuddy's keys
+    assert rows["ai.effective_provider"] == ("openai", "derived")
+    assert rows["user.name"] == ("bob", "option")
+    assert rows["user.currency"] == ("EUR", "file")
+    assert rows["user.timezone"] == ("UTC", "env")
+    assert rows["daemon.insights_at"] == ("06:30", "file")
+    assert rows["cache.dir"] == (str(finbuddy_env / "cache"), "default")
