@@ -20,10 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finbuddy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
@@ -443,6 +446,8 @@ class DaemonSettings:
     workers: int
 
 
+_Section = TypeVar("_Section", bound="DataclassInstance")
+
 SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "cache": CacheSettings,
@@ -452,8 +457,9 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def _section(name: str, values: Mapping[str, Any]) -> Any:
-    cls = SECTIONS[name]
+def _section(cls: type[_Section], values: Mapping[str, Any]) -> _Section:
+    """The typed section `cls` from the parsed values by dotted key (its fields are the keys' names)."""
+    name = next(section for section, section_cls in SECTIONS.items() if section_cls is cls)
     return cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
 
 
@@ -529,7 +535,7 @@ class Settings:
         """Every setting by section, secrets masked, for `config show`."""
         shown: dict[str, dict[str, Any]] = {}
         for key in KEYS:
-            value = self.values[key.dotted]
+            value = getattr(getattr(self, key.section), key.name)
             if key.secret:
                 value = "********" if value else None
             shown.setdefault(key.section, {})[key.name] = value
@@ -679,11 +685,11 @@ def load_settings(
     if values["user.timezone"] is None:
         values["user.timezone"] = system_timezone()
     return Settings(
-        database=_section("database", values),
-        cache=_section("cache", values),
-        ai=_section("ai", values),
-        user=_section("user", values),
-        daemon=_section("daemon", values),
+        database=_section(DatabaseSettings, values),
+        cache=_section(CacheSettings, values),
+        ai=_section(AISettings, values),
+        user=_section(UserSettings, values),
+        daemon=_section(DaemonSettings, values),
         sources=MappingProxyType(sources),
         paths=paths,
         env=MappingProxyType(env),
