@@ -833,6 +833,7 @@ def _table_rows(text: str) -> dict[str, tuple[str, str]]:
 
 def test_config_show_table_gives_each_effective_value_and_where_it_came_from(cli, finbuddy_env, monkeypatch):
     _show_layers(finbuddy_env, monkeypatch)
+    monkeypatch.setenv("COLUMNS", "400")  # a long temporary path stays on one line
     r = cli("--user", "bob", "config", "show")
     assert r.exit_code == 0, r.stderr
     assert SECRET not in r.stdout + r.stderr and "hunter2" not in r.stdout + r.stderr
