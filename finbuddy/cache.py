@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from finbuddy.clock import Clock
+from finbuddy.config import make_private_dir
 
 log = logging.getLogger("finbuddy.cache")
 
@@ -120,8 +121,7 @@ class DiskCacheBackend:
     def __init__(self, directory: Path, timeout: float = 1.0) -> None:
         self.directory = directory
         try:
-            directory.mkdir(parents=True, mode=0o700)
-            os.chmod(directory, 0o700)  # whatever the umask
+            make_private_dir(directory)
         except FileExistsError:
             # Ours already (perhaps made a moment ago by a concurrent first run), or a file in the way.
             if not directory.is_dir():

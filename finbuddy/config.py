@@ -1,17 +1,34 @@
-"""Settings: defaults < config.toml < FINBUDDY_* environment < command-line options; all paths in one place."""
+"""Settings: defaults < config.toml < FINBUDDY_* environment < command-line options; all paths in one place.
+
+`load_settings()` reads the layers once, validates every value (same rules, same one-line errors
+naming the key) and returns one frozen `Settings`: a typed dataclass per section
+(`settings.ai.timeout: float`, `settings.cache.summary_ttl: int`, `settings.user.timezone: str`, ...),
+`settings.sources` (where each value came from, for `config show`) and `settings.paths`.
+
+`KEYS` is the registry of keys (parser, environment variable, secrecy) and `defaults()` their
+defaults; each key is also a field of its section's dataclass (a test keeps the three in step).
+"""
 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finbuddy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "finbuddy"
 HOME_ENV = "FINBUDDY_HOME"
@@ -39,34 +56,62 @@ def _opt_str(value: Any) -> str | None:
     return text or None
 
 
-def _int(minimum: int) -> Callable[[Any], int]:
+# Upper bounds: a value past them is a typo or an attack, and would fail far from here (a PostgreSQL
+# integer overflow, an HTTP client or date arithmetic that cannot take it) as an internal error.
+MAX_COUNT = 2_147_483_647  # quotas and limits: counted in PostgreSQL integer columns
+MAX_TTL = 10 * 365 * 86_400  # ten years, in seconds
+MAX_TIMEOUT = 3600.0  # one hour per request
+MAX_RETRIES = 10
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_WORKERS = 64  # threads of the insight batch; more only queue for database connections
+MAX_PRICE = 100_000.0  # USD per million tokens
+
+
+def _int(minimum: int, maximum: int, unit: str = "") -> Callable[[Any], int]:
+    """An integer in [minimum, maximum]; `unit` explains the maximum in the message (e.g. "10 years")."""
+    too_small = "must be a non-negative integer" if minimum == 0 else f"must be at least {minimum}"
+    too_large = f"must be at most {maximum}" + (f" ({unit})" if unit else "")
+
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError("must be an integer")
         if isinstance(value, str):
-            if not re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            text = value.strip()
+            if not re.fullmatch(r"-?[0-9]+", text):
                 raise ValueError("must be an integer")
-            value = int(value)
+            if len(text.lstrip("-").lstrip("0")) > len(str(maximum)):
+                # Out of range whatever the digits (and Python refuses to convert very long ones).
+                raise ValueError(too_small if text.startswith("-") else too_large)
+            value = int(text)
         if not isinstance(value, int):
             raise ValueError("must be an integer")
         if value < minimum:
-            raise ValueError("must be a non-negative integer" if minimum == 0 else f"must be at least {minimum}")
+            raise ValueError(too_small)
+        if value > maximum:
+            raise ValueError(too_large)
         return value
 
     return parse
 
 
-def _positive_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("must be a number of seconds")
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError("must be a number of seconds") from None
-    if not isinstance(value, (int, float)) or not (value > 0) or value == float("inf"):
-        raise ValueError("must be a positive number of seconds")
-    return float(value)
+def _seconds(maximum: float) -> Callable[[Any], float]:
+    """A positive, finite number of seconds, at most `maximum`."""
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("must be a number of seconds")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be a number of seconds") from None
+        if not isinstance(value, (int, float)) or not (value > 0):
+            raise ValueError("must be a positive number of seconds")
+        if value > maximum:  # inf too
+            raise ValueError(f"must be at most {maximum:g} seconds")
+        return float(value)
+
+    return parse
 
 
 def _provider(value: Any) -> str:
@@ -117,11 +162,87 @@ def _prices(value: Any) -> dict[str, dict[str, float]]:
         parsed = {}
         for side in ("input", "output"):
             price = entry.get(side, 0.0)
-            if isinstance(price, bool) or not isinstance(price, (int, float)) or price < 0:
-                raise ValueError(f"{model!r} {side} must be a non-negative number (USD per million tokens)")
+            if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= MAX_PRICE:
+                raise ValueError(
+                    f"{model!r} {side} must be a non-negative number (USD per million tokens) at most {MAX_PRICE:g}"
+                )
             parsed[side] = float(price)
         prices[str(model)] = parsed
     return prices
+
+
+# --- URLs: checked here without SQLAlchemy (start-up speed), in the shape SQLAlchemy's make_url reads
+# (scheme://[user[:password]@][host][:port][/database][?query]), so a bad one is a config error naming
+# the key instead of an internal error wherever it is first used.
+
+_URL = re.compile(
+    r"""
+    (?P<scheme>[\w+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+    (?:/(?P<database>[^?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+CACHE_URL_FORMS = "redis://[:PASSWORD@]HOST:6379/0 (or rediss://, unix://)"
+HTTP_URL_FORMS = "http:// or https://HOST[:PORT]/PATH, e.g. http://localhost:11434/v1"
+# postgres:// is what hosting providers hand out; psycopg (3) is the driver finbuddy ships with.
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
+
+
+def _url(value: Any, expected: str) -> tuple[str, dict[str, str]] | None:
+    """(text, parts) of a URL value, None when unset; ValueError when it is not a URL at all."""
+    text = _opt_str(value)
+    if text is None:
+        return None
+    match = _URL.fullmatch(text)
+    if not match:
+        raise ValueError(f"must be a URL: {expected}")
+    parts = {name: part or "" for name, part in match.groupdict().items()}
+    port = parts["port"]
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+        raise ValueError(f"has a port that is not a number from 1 to 65535: expected {expected}")
+    return text, parts
+
+
+def _database_url(value: Any) -> str | None:
+    """A SQLite or PostgreSQL URL; postgres:// and postgresql:// become postgresql+psycopg://."""
+    found = _url(value, DATABASE_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    scheme = parts["scheme"].lower()
+    rest = text[len(parts["scheme"]) :]
+    if scheme in _POSTGRES_SCHEMES:
+        return "postgresql+psycopg" + rest
+    if scheme in _SQLITE_SCHEMES:
+        if any(parts[name] for name in ("username", "password", "ipv4host", "ipv6host", "port")):
+            raise ValueError("must be sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH (a SQLite URL has no host)")
+        return scheme + rest
+    raise ValueError(f"scheme {parts['scheme']}:// is not supported: expected {DATABASE_URL_FORMS}")
+
+
+def _cache_url(value: Any) -> str | None:
+    found = _url(value, CACHE_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    if parts["scheme"].lower() not in ("redis", "rediss", "unix"):
+        raise ValueError(f"scheme {parts['scheme']}:// is not supported: expected {CACHE_URL_FORMS}")
+    return text
+
+
+def _http_url(value: Any) -> str | None:
+    found = _url(value, HTTP_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    if parts["scheme"].lower() not in ("http", "https") or not (parts["ipv4host"] or parts["ipv6host"]):
+        raise ValueError(f"must be a URL: {HTTP_URL_FORMS}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -131,6 +252,15 @@ class Key:
     parse: Callable[[Any], Any]
     secret: bool = False
     env_ok: bool = True
+    url: bool = False  # a URL: its password is masked wherever the value is shown
+
+    def shown(self, raw: Any) -> str:
+        """The raw value as an error message may quote it: never a secret, a URL's password masked."""
+        if self.secret:
+            return "********"
+        if self.url and isinstance(raw, str):
+            return repr(mask_url(raw))
+        return repr(raw)
 
     @property
     def dotted(self) -> str:
@@ -142,28 +272,28 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("database", "url", _opt_str, secret=False),
-    Key("database", "reporting_url", _opt_str),
+    Key("database", "url", _database_url, url=True),
+    Key("database", "reporting_url", _database_url, url=True),
     Key("cache", "dir", _opt_str),
-    Key("cache", "url", _opt_str),
-    Key("cache", "portfolio_ttl", _int(0)),
-    Key("cache", "summary_ttl", _int(0)),
-    Key("cache", "ai_ttl", _int(0)),
+    Key("cache", "url", _cache_url, url=True),
+    Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
+    Key("cache", "summary_ttl", _int(0, MAX_TTL, "10 years")),
+    Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
     Key("ai", "provider", _provider),
     Key("ai", "model", _user_name),
-    Key("ai", "daily_quota", _int(0)),
-    Key("ai", "global_daily_limit", _int(0)),
-    Key("ai", "requests_per_minute", _int(1)),
-    Key("ai", "timeout", _positive_float),
-    Key("ai", "max_retries", _int(0)),
-    Key("ai", "base_url", _opt_str),
+    Key("ai", "daily_quota", _int(0, MAX_COUNT)),
+    Key("ai", "global_daily_limit", _int(0, MAX_COUNT)),
+    Key("ai", "requests_per_minute", _int(1, MAX_REQUESTS_PER_MINUTE)),
+    Key("ai", "timeout", _seconds(MAX_TIMEOUT)),
+    Key("ai", "max_retries", _int(0, MAX_RETRIES)),
+    Key("ai", "base_url", _http_url, url=True),
     Key("ai", "api_key", _opt_str, secret=True),
     Key("ai", "prices", _prices, env_ok=False),
     Key("user", "name", _user_name),
     Key("user", "currency", _currency),
     Key("user", "timezone", _timezone),
     Key("daemon", "insights_at", _clock_time),
-    Key("daemon", "workers", _int(1)),
+    Key("daemon", "workers", _int(1, MAX_WORKERS)),
 )
 KEYS_BY_DOTTED = {key.dotted: key for key in KEYS}
 
@@ -199,6 +329,7 @@ def _login_name() -> str:
 
 
 def defaults() -> dict[str, Any]:
+    """Every key's default by dotted name (None: resolved when the settings are built, or unset)."""
     return {
         "database.url": None,
         "database.reporting_url": None,
@@ -216,7 +347,7 @@ def defaults() -> dict[str, Any]:
         "ai.max_retries": 2,
         "ai.base_url": None,
         "ai.api_key": None,
-        "ai.prices": DEFAULT_PRICES,
+        "ai.prices": {model: dict(entry) for model, entry in DEFAULT_PRICES.items()},
         "user.name": None,  # resolved lazily: the login name
         "user.currency": "USD",
         "user.timezone": None,  # resolved lazily: the system zone
@@ -270,105 +401,197 @@ class Paths:
         return paths
 
 
-@dataclass
-class Settings:
-    """The effective configuration, with where each value came from."""
+# --- the typed sections: one frozen dataclass per [section]; field names are the keys' names
 
-    values: dict[str, Any]
-    sources: dict[str, str]
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str | None  # as configured; None: the SQLite file in the data dir (see Settings.database_url)
+    reporting_url: str | None
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    dir: str | None  # as configured; None: the user cache dir (see Settings.cache_dir)
+    url: str | None
+    portfolio_ttl: int
+    summary_ttl: int
+    ai_ttl: int
+
+
+@dataclass(frozen=True)
+class AISettings:
+    provider: str  # "auto", "openai" or "offline" as configured (see Settings.ai_provider())
+    model: str
+    daily_quota: int
+    global_daily_limit: int
+    requests_per_minute: int
+    timeout: float
+    max_retries: int
+    base_url: str | None  # [ai] base_url / FINBUDDY_AI_BASE_URL only (see Settings.base_url())
+    api_key: str | None = field(repr=False)  # [ai] api_key / FINBUDDY_AI_API_KEY only (see Settings.api_key())
+    prices: dict[str, dict[str, float]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    name: str
+    currency: str
+    timezone: str  # an IANA name (Settings.timezone is the ZoneInfo)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    insights_at: str  # "HH:MM", local time
+    workers: int
+
+
+_Section = TypeVar("_Section", bound="DataclassInstance")
+
+SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "cache": CacheSettings,
+    "ai": AISettings,
+    "user": UserSettings,
+    "daemon": DaemonSettings,
+}
+
+
+def _section(cls: type[_Section], values: Mapping[str, Any]) -> _Section:
+    """The typed section `cls` from the parsed values by dotted key (its fields are the keys' names)."""
+    name = next(section for section, section_cls in SECTIONS.items() if section_cls is cls)
+    return cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration, built once by `load_settings()`, with where each value came from."""
+
+    database: DatabaseSettings
+    cache: CacheSettings
+    ai: AISettings
+    user: UserSettings
+    daemon: DaemonSettings
+    # dotted key -> "default" | "file" | "env" | "option"
+    sources: Mapping[str, str]
     paths: Paths
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    # Every value by dotted key, read-only. TRANSITIONAL (issue 9): kept, with __getitem__, only until
+    # every reader uses the typed sections; `settings.values["ai.timeout"]` is `settings.ai.timeout`.
+    values: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def __getitem__(self, dotted: str) -> Any:
+        """TRANSITIONAL alias (issue 9), to be removed: `settings["ai.timeout"]` is `settings.ai.timeout`."""
         return self.values[dotted]
 
-    # Convenience accessors for the keys code reads most.
+    # Convenience accessors: the effective values that combine a key with a fallback.
     @property
     def database_url(self) -> str:
-        url = self.values["database.url"]
-        if url:
-            return url
+        """[database] url, else the SQLite file in the data dir."""
+        if self.database.url:
+            return self.database.url
         return f"sqlite:///{self.paths.data_dir / 'finbuddy.db'}"
 
     @property
     def cache_dir(self) -> Path:
-        configured = self.values["cache.dir"]
+        """[cache] dir, else the user cache dir (or FINBUDDY_HOME/cache)."""
+        configured = self.cache.dir
         return Path(configured).expanduser() if configured else self.paths.cache_dir
 
     @property
     def user_name(self) -> str:
-        return self.values["user.name"]
+        return self.user.name
 
     @property
     def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.values["user.timezone"])
+        return ZoneInfo(self.user.timezone)
 
     @property
     def currency(self) -> str:
-        return self.values["user.currency"]
+        return self.user.currency
 
     def api_key(self) -> str | None:
         """The OpenAI API key. Lookup order: FINBUDDY_AI_API_KEY, OPENAI_API_KEY, [ai] api_key in the config file."""
         if self.sources.get("ai.api_key") == "env":
-            return self.values["ai.api_key"]
+            return self.ai.api_key
         env_key = (self.env.get("OPENAI_API_KEY") or "").strip()
         if env_key:
             return env_key
-        return self.values["ai.api_key"]
+        return self.ai.api_key
 
     def base_url(self) -> str | None:
         """An OpenAI-compatible endpoint: [ai] base_url / FINBUDDY_AI_BASE_URL, else OPENAI_BASE_URL."""
-        if self.values["ai.base_url"]:
-            return self.values["ai.base_url"]
+        if self.ai.base_url:
+            return self.ai.base_url
         return (self.env.get("OPENAI_BASE_URL") or "").strip() or None
 
     def ai_provider(self) -> str:
-        provider = self.values["ai.provider"]
-        if provider == "auto":
+        """The provider to use, `openai` or `offline`: `auto` is openai when an API key is set."""
+        if self.ai.provider == "auto":
             return "openai" if self.api_key() else "offline"
-        return provider
+        return self.ai.provider
 
     def masked(self) -> dict[str, dict[str, Any]]:
         """Every setting by section, secrets masked, for `config show`."""
         shown: dict[str, dict[str, Any]] = {}
         for key in KEYS:
-            value = self.values[key.dotted]
+            value = getattr(getattr(self, key.section), key.name)
             if key.secret:
                 value = "********" if value else None
             shown.setdefault(key.section, {})[key.name] = value
-        shown["database"]["url"] = mask_url(self.database_url)
-        if shown["database"]["reporting_url"]:
-            shown["database"]["reporting_url"] = mask_url(shown["database"]["reporting_url"])
-        if shown["cache"]["url"]:
-            shown["cache"]["url"] = mask_url(shown["cache"]["url"])
+        shown["database"]["url"] = self.database_url
         shown["cache"]["dir"] = str(self.cache_dir)
         shown["ai"]["api_key"] = "********" if self.api_key() else None
         shown["ai"]["base_url"] = self.base_url()
+        for key in KEYS:
+            if key.url and shown[key.section][key.name]:
+                shown[key.section][key.name] = mask_url(shown[key.section][key.name])
         shown["ai"]["effective_provider"] = self.ai_provider()
         return shown
 
 
+# user:PASSWORD@ (to the last "@" before the path; else, as SQLAlchemy reads it, to the first "@").
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)(?:[^/?#]*@|[^@]*@)")
+# ?password=, &sslpassword=, ?api_key=, ?token= ...: a query parameter whose name says it is a secret.
+_QUERY_SECRET = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|secret|token|key)[^=&;#]*=)[^&;#]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Hide a password in a database or cache URL."""
+    """The URL with its secrets hidden: the password of `user:password@`, and the value of every query
+    parameter named like a password, secret, token or key (`?password=`, `?sslpassword=`, `?api_key=`)."""
     # The user name may be empty ("redis://:password@host").
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1****@", url)
+    url = _URL_PASSWORD.sub(r"\1****@", url)
+    return _QUERY_SECRET.sub(r"\1****", url)
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def _read_config_file(path: Path, warn: Callable[[str], None]) -> dict[str, Any]:
+    """The file's keys by dotted name (unparsed); {} when there is no file. A file that holds the API key
+    is made private (0600) if others could read it; when that is impossible its key is not used."""
     import tomllib
 
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
+            flat = _parse_config_text(path, raw)
+            secret = flat.get("ai.api_key")
+            if secret is not None and str(secret).strip() and not _keep_private(handle.fileno(), path, warn):
+                del flat["ai.api_key"]
     except FileNotFoundError:
         return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return flat
+
+
+def _parse_config_text(path: Path, raw: bytes) -> dict[str, Any]:
+    import tomllib
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if not isinstance(table, dict):
@@ -381,23 +604,48 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return flat
 
 
+def _keep_private(fd: int, path: Path, warn: Callable[[str], None]) -> bool:
+    """Make the open config file (which holds a secret) 0600 if group or others have any access to it.
+    False, with a warning, when it cannot be made private (not our file, a read-only or mode-less file system)."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if not mode & 0o077:
+        return True
+    try:
+        os.fchmod(fd, 0o600)
+        still_open = stat.S_IMODE(os.fstat(fd).st_mode) & 0o077  # some file systems ignore modes
+        problem = f"its mode stays {stat.S_IMODE(os.fstat(fd).st_mode):04o}" if still_open else ""
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    if problem:
+        warn(
+            f"config file {path} holds an API key readable by others and cannot be made private ({problem}); "
+            f"not using that key: chmod 600 {path}, or set OPENAI_API_KEY instead"
+        )
+        return False
+    warn(f"config file {path} held an API key readable by others (mode {mode:04o}); made it 0600")
+    return True
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
-    """Build the effective settings. `overrides` are command-line options (highest precedence)."""
+    """Build the effective settings. `env` defaults to os.environ; `overrides` are command-line options
+    (highest precedence); `warn` receives non-fatal notices (the CLI prints them on stderr; None logs them)."""
     env = dict(os.environ if env is None else env)
     paths = Paths.from_env(env)
     values = defaults()
     sources = {dotted: "default" for dotted in values}
 
-    for dotted, raw in _read_config_file(paths.config_file).items():
+    for dotted, raw in _read_config_file(paths.config_file, warn or log.warning).items():
         key = KEYS_BY_DOTTED[dotted]
         try:
             values[dotted] = key.parse(raw)
         except ValueError as why:
-            shown = "********" if key.secret else repr(raw)
-            raise ConfigError(f"config file {paths.config_file}: [{key.section}] {key.name} = {shown} {why}") from None
+            raise ConfigError(
+                f"config file {paths.config_file}: [{key.section}] {key.name} = {key.shown(raw)} {why}"
+            ) from None
         sources[dotted] = "file"
 
     for key in KEYS:
@@ -406,13 +654,13 @@ def load_settings(
         names = [key.env] + (["FINBUDDY_USER"] if key.dotted == "user.name" else [])
         for name in names:
             raw = env.get(name)
-            if raw is None or (raw.strip() == "" and key.parse is not _opt_str):
+            # A blank variable unsets an optional key (a URL, a directory) and is ignored for the others.
+            if raw is None or (raw.strip() == "" and key.parse is not _opt_str and not key.url):
                 continue
             try:
                 values[key.dotted] = key.parse(raw)
             except ValueError as why:
-                shown = "********" if key.secret else repr(raw)
-                raise ConfigError(f"{name}={shown}: [{key.section}] {key.name} {why}") from None
+                raise ConfigError(f"{name}={key.shown(raw)}: [{key.section}] {key.name} {why}") from None
             sources[key.dotted] = "env"
             break
 
@@ -423,27 +671,67 @@ def load_settings(
         try:
             values[dotted] = key.parse(raw)
         except ValueError as why:
-            raise ConfigError(f"option {dotted} {raw!r} {why}") from None
+            raise ConfigError(f"option {dotted} {key.shown(raw)} {why}") from None
         sources[dotted] = "option"
 
+    openai_base_url = env.get("OPENAI_BASE_URL", "")
+    if values["ai.base_url"] is None and openai_base_url.strip():
+        try:
+            _http_url(openai_base_url)
+        except ValueError as why:
+            raise ConfigError(f"OPENAI_BASE_URL={mask_url(openai_base_url)!r} {why}") from None
     if values["user.name"] is None:
         values["user.name"] = _user_name(_login_name())
     if values["user.timezone"] is None:
         values["user.timezone"] = system_timezone()
-    return Settings(values=values, sources=sources, paths=paths, env=env)
+    return Settings(
+        database=_section(DatabaseSettings, values),
+        cache=_section(CacheSettings, values),
+        ai=_section(AISettings, values),
+        user=_section(UserSettings, values),
+        daemon=_section(DaemonSettings, values),
+        sources=MappingProxyType(sources),
+        paths=paths,
+        env=MappingProxyType(env),
+        values=MappingProxyType(values),
+    )
 
 
 def example_config_text() -> str:
+    """The documented example config file shipped in the package (what `config init` writes)."""
     from importlib.resources import files
 
     return files("finbuddy").joinpath("data/config.example.toml").read_text(encoding="utf-8")
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create the directory `path` and any missing parents, each 0700 whatever the umask (Path.mkdir(parents=True)
+    gives the parents the umask's mode, 0777 under umask 000). Existing directories are left as they are; a file
+    in the way raises FileExistsError. Every directory finbuddy creates is made here."""
+    target = Path(path)
+    missing: list[Path] = []
+    current = target
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            # Made a moment ago by a concurrent first run: not ours to chmod. A file in the way: the
+            # target's is FileExistsError (as Path.mkdir(exist_ok=True)), a parent's NotADirectoryError next.
+            if directory == target and not directory.is_dir():
+                raise
+            continue
+        os.chmod(directory, 0o700)  # the umask may have taken bits away
+    return target
 
 
 def write_example_config(path: Path, force: bool) -> Path:
     """`config init`: write the documented example, 0600, refusing to overwrite unless forced."""
     if path.exists() and not force:
         raise ConfigError(f"config file {path} already exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -227,10 +227,10 @@ def test_unreachable_postgresql_in_json_mode(cli, monkeypatch):
     assert "secretpw" not in r.stdout + r.stderr
 
 
-def test_unsupported_database_url_is_exit_1(cli, monkeypatch):
+def test_unsupported_database_url_is_a_config_error_exit_2(cli, monkeypatch):
     monkeypatch.setenv("FINBUDDY_DATABASE_URL", "mysql://u@h/db")
     r = cli("list")
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "not supported" in one_line_error(r.stderr)
 
 

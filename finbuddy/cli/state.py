@@ -28,7 +28,7 @@ class Invocation:
             from finbuddy.config import load_settings
             from finbuddy.context import Context
 
-            settings = load_settings(overrides={"user.name": self.user})
+            settings = load_settings(overrides={"user.name": self.user}, warn=warn)
             self._context = Context(settings=settings, warn=warn)
         return self._context
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finbuddy.config import make_private_dir
 from finbuddy.errors import DaemonError
 
 log = logging.getLogger("finbuddy.daemon")
@@ -90,7 +91,7 @@ class PidFile:
         self.fd: int | None = None
 
     def acquire(self, started_at: dt.datetime) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             if not _try_lock(fd, fcntl.LOCK_EX, attempts=20):
@@ -179,7 +180,7 @@ def start_detached(settings, command: list[str], wait_seconds: float = 15.0) -> 
         where = f" (pid {info.pid})" if info.pid else ""
         raise DaemonError(f"the finbuddy daemon is already running{where}; pidfile {info.pidfile}")
     log_dir = settings.paths.log_dir
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(log_dir)
     console_path = log_dir / CONSOLE_NAME
     with open(console_path, "wb") as console:
         proc = subprocess.Popen(
@@ -283,7 +284,7 @@ def daemon_logging(settings, extra_handler: logging.Handler | None = None) -> It
     """Log finbuddy's messages to the rotating daemon log (and optionally the console) while the block runs."""
     path = log_path(settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(path.parent)
         handler = _LogFile(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     except OSError as exc:
         raise DaemonError(f"cannot open the daemon log {path}: {exc.strerror or exc}") from None

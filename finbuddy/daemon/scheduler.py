@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from finbuddy.config import make_private_dir
 from finbuddy.context import Context
 from finbuddy.daemon.jobs import JobResult, JobSpec, RunControl, default_jobs
 from finbuddy.db.job_runs import JobRun
@@ -93,7 +94,7 @@ class _JobLock:
         self.fd: int | None = None
 
     def __enter__(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

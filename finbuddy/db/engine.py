@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from finbuddy.config import mask_url
+from finbuddy.config import make_private_dir, mask_url
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.errors import StorageError
 
@@ -37,7 +37,7 @@ def sqlite_path(url: str) -> Path | None:
 def _prepare_sqlite_file(path: Path) -> None:
     """Create the directory (0700) and the database file (0600) before SQLite does, with the right modes."""
     # exist_ok: another process's first run may create it between our check and our mkdir.
-    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    make_private_dir(path.parent)
     if not path.exists():
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
