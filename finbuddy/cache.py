@@ -163,18 +163,13 @@ class CacheHit:
 
 
 def cache_key(kind: str, user: str, generation: Any, *parts: Any, namespace: str = "") -> str:
-    """A key that names the database (namespace), the kind, the user and the user's data generation;
-    injective, so no entry can ever be served to another user, from another database sharing the
-    cache directory, or after the user's data changed."""
+    """A key that names the database (namespace: its identity), the kind, the user and the user's data
+    generation; injective, so no entry can ever be served to another user, from another database sharing
+    the cache directory, or after the user's data changed."""
     payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
     if len(payload) > 200:
         payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
     return f"{KEY_VERSION}:{namespace}:{kind}:{payload}"
-
-
-def database_namespace(url: str) -> str:
-    """A short, stable name for a database (its URL hashed: no password ends up in a key)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 class Cache:
@@ -187,7 +182,7 @@ class Cache:
         clock: Clock,
         warn: Callable[[str], None] | None = None,
         directory: Path | None = None,
-        namespace: str = "",
+        namespace: str | Callable[[], str] = "",
     ) -> None:
         self._opener = opener
         self._backend: CacheBackend | None = None
@@ -195,7 +190,9 @@ class Cache:
         self.ttls = ttls
         self.clock = clock
         self.directory = directory
-        self.namespace = namespace
+        # The database's identity, asked for only when a key is first made (by then the command has
+        # read the database, so the identity is known and costs nothing).
+        self._namespace = namespace
         self._warn = warn if warn is not None else log.warning
         self._warned = False
         self.hits = 0
@@ -266,6 +263,12 @@ class Cache:
             raise ValueError(f"unknown cache kind {kind!r}: expected one of {', '.join(self.ttls)}")
         return self.ttls[kind]
 
+    @property
+    def namespace(self) -> str:
+        if callable(self._namespace):
+            self._namespace = self._namespace()
+        return self._namespace
+
     def key(self, kind: str, user: str, generation: Any, *parts: Any) -> str:
         return cache_key(kind, user, generation, *parts, namespace=self.namespace)
 
@@ -277,8 +280,9 @@ class Cache:
         if backend is None:
             self.misses += 1
             return None
+        key = self.key(kind, user, generation, *parts)  # outside the try: a database failure is not the cache's
         try:
-            raw = backend.get(self.key(kind, user, generation, *parts))
+            raw = backend.get(key)
         except Exception as exc:
             self._fail("read", exc)
             self.misses += 1
@@ -314,8 +318,9 @@ class Cache:
         backend = self._open()
         if backend is None:
             return
+        key = self.key(kind, user, generation, *parts)
         try:
-            backend.set(self.key(kind, user, generation, *parts), envelope, ttl)
+            backend.set(key, envelope, ttl)
         except Exception as exc:
             self._fail("write", exc)
 
@@ -346,8 +351,9 @@ def _looks_corrupt(exc: BaseException) -> bool:
     return "not a database" in text or "malformed" in text
 
 
-def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None) -> Cache:
-    """The cache the settings describe. `cache.url` (Redis) is the phase-2 backend: not in this version."""
+def open_cache(settings, clock: Clock, identity: Callable[[], str], warn: Callable[[str], None] | None = None) -> Cache:
+    """The cache the settings describe, for the database whose identity `identity()` returns (asked once,
+    when the first key is made). `cache.url` (Redis) is the phase-2 backend: not in this version."""
     ttls = {kind: int(settings.values[key]) for kind, key in _TTL_KEYS.items()}
     url = settings.values.get("cache.url")
     directory = settings.cache_dir
@@ -365,5 +371,5 @@ def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None
         clock,
         warn=warn,
         directory=directory,
-        namespace=database_namespace(settings.database_url),
+        namespace=identity,
     )

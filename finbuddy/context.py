@@ -39,7 +39,7 @@ class Context:
     def cache(self) -> Cache:
         from finbuddy.cache import open_cache
 
-        return open_cache(self.settings, self.clock, warn=self.warn)
+        return open_cache(self.settings, self.clock, lambda: self.db.identity, warn=self.warn)
 
     @property
     def zone(self) -> ZoneInfo:

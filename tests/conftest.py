@@ -143,7 +143,8 @@ def _truncate_pg(url: str) -> None:
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        # The database's identity is not data: it stays, like the schema.
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "database_identity")
         conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     engine.dispose()
 

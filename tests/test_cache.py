@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from finbuddy.cache import Cache, DiskCacheBackend, cache_key, open_cache
+from finbuddy.cache import Cache, DiskCacheBackend, cache_key
 from finbuddy.clock import Clock
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -125,13 +125,79 @@ def test_two_databases_sharing_a_cache_directory_do_not_share_entries(tmp_path):
     assert two.get("summary", "alice", 1) is None
 
 
-def test_the_cache_namespace_is_the_database(monkeypatch, tmp_path):
-    from finbuddy.config import load_settings
+# --- the cache belongs to one database: its identity, not its URL text ------------------
 
-    first = open_cache(load_settings(), Clock(T0))
-    monkeypatch.setenv("FINBUDDY_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
-    second = open_cache(load_settings(), Clock(T0))
-    assert first.directory == second.directory and first.namespace != second.namespace
+
+def _summary_expenses(cli) -> tuple[str, bool]:
+    result = cli("summary", "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json["expenses"], result.json["cached"]
+
+
+def test_the_same_relative_sqlite_url_in_two_directories_shares_nothing(cli, monkeypatch, tmp_path):
+    """`sqlite:///fin.db` names a different file in each directory: same URL text, two databases."""
+    monkeypatch.setenv("FINBUDDY_CACHE_DIR", str(tmp_path / "shared-cache"))
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", "sqlite:///fin.db")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    assert cli("add", "10", "food").exit_code == 0
+    assert _summary_expenses(cli) == ("10.00", False)
+    assert _summary_expenses(cli) == ("10.00", True)
+    # The same user with the same generation (user 1, one write) in another directory's file.
+    monkeypatch.chdir(second)
+    assert cli("add", "25", "food").exit_code == 0
+    assert _summary_expenses(cli) == ("25.00", False)
+    monkeypatch.chdir(first)
+    assert _summary_expenses(cli) == ("10.00", True)  # each database keeps its own entries
+
+
+@pytest.mark.postgres
+def test_a_dropped_and_recreated_postgresql_database_does_not_get_the_old_entries(pg_database, cli, monkeypatch):
+    import uuid
+
+    import sqlalchemy as sa
+
+    from finbuddy.db import Database
+    from finbuddy.db.migrate import upgrade
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"finbuddy_ident_{uuid.uuid4().hex[:12]}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def recreate() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        db = Database(url)
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()
+
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", url)
+    try:
+        recreate()
+        assert cli("add", "10", "food").exit_code == 0
+        assert _summary_expenses(cli) == ("10.00", False)
+        assert _summary_expenses(cli) == ("10.00", True)
+        recreate()  # same name, same URL: a new, empty database
+        assert cli("add", "25", "food").exit_code == 0
+        assert _summary_expenses(cli) == ("25.00", False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
 
 
 def test_directory_is_0700_and_database_0600(tmp_path):

@@ -204,3 +204,62 @@ def test_unknown_newer_revision_asks_to_upgrade_finbuddy(empty_url, cli, monkeyp
     assert r.exit_code == 1
     assert "9999_future" in one_line_error(r.stderr)
     assert "upgrade finbuddy" in r.stderr
+
+
+@BACKENDS
+def test_upgrade_gives_an_existing_database_an_identity_of_its_own(empty_url, tmp_path):
+    db = Database(empty_url, auto_migrate=False)
+    try:
+        upgrade(db, "0004_daemon")
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('old-timer', 1, 0, 0, '2026-11-01 09:00:00+00:00')"
+            )
+        assert upgrade(db) == ("0004_daemon", HEAD_REVISION)
+        (row,) = query(empty_url, "SELECT id FROM database_identity")
+        assert len(row["id"]) == 32 and int(row["id"], 16) >= 0
+        assert db.identity == row["id"]
+    finally:
+        db.dispose()
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert other.identity != row["id"]  # a new database, a new identity
+    finally:
+        other.dispose()
+    assert count_rows(empty_url, "users") == 1
+
+
+def test_the_identity_comes_with_the_schema_check_in_one_query(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fin.db'}"
+    created = Database(url)
+    created.ensure_schema()  # creates and migrates the file
+    created.dispose()
+    db = Database(url)
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        first = db.identity
+        db.ensure_schema()
+        assert db.identity == first
+    finally:
+        db.dispose()
+    schema_reads = [s for s in statements if "alembic_version" in s or "database_identity" in s]
+    assert len(schema_reads) == 1, statements
+
+
+def test_a_database_whose_identity_row_was_deleted_gets_a_new_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fin.db'}"
+    db = Database(url)
+    try:
+        before = db.identity
+        with db.write() as conn:
+            conn.exec_driver_sql("DELETE FROM database_identity")
+    finally:
+        db.dispose()
+    again = Database(url)
+    try:
+        assert again.identity not in (before, None)
+    finally:
+        again.dispose()
+    assert len(query(url, "SELECT id FROM database_identity")) == 1

@@ -21,6 +21,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 3
 _WRITE_OPTION = "finbuddy_write"
 
+# The schema revision and the database's identity in one round trip (the identity table exists from 0005).
+_SCHEMA_STATE = sa.text("SELECT v.version_num, (SELECT min(i.id) FROM database_identity i) FROM alembic_version v")
+_REVISION = sa.text("SELECT version_num FROM alembic_version")
+
 
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for other backends and in-memory databases."""
@@ -134,6 +138,7 @@ class Database:
         self._engine: Engine | None = None
         self._reporting_engine: Engine | None = None
         self._schema_ok = False
+        self._identity: str | None = None
 
     @property
     def engine(self) -> Engine:
@@ -151,25 +156,37 @@ class Database:
                 engine.dispose()
         self._engine = self._reporting_engine = None
 
-    # --- schema -----------------------------------------------------------------
+    # --- schema and identity -----------------------------------------------------
 
-    def current_revision(self) -> str | None:
-        """The Alembic revision recorded in the database, by one query (no Alembic import)."""
+    def _schema_state(self) -> tuple[str | None, str | None]:
+        """(Alembic revision, database identity) by one query; no Alembic import. A database older
+        than the identity table costs a second query (and is about to be migrated)."""
         try:
             with self.engine.connect() as conn:
                 try:
-                    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                    row = conn.execute(_SCHEMA_STATE).first()
+                    return (None, None) if row is None else (row[0], row[1])
+                except (OperationalError, ProgrammingError) as exc:
+                    if not _is_missing_table(exc):
+                        raise
+                conn.rollback()
+                try:
+                    return conn.execute(_REVISION).scalar(), None
                 except (OperationalError, ProgrammingError) as exc:
                     if _is_missing_table(exc):
-                        return None
+                        return None, None
                     raise
         except DBAPIError as exc:
             raise StorageError(f"cannot reach database {mask_url(self.url)}: {describe_db_error(exc)}") from None
 
+    def current_revision(self) -> str | None:
+        """The Alembic revision recorded in the database."""
+        return self._schema_state()[0]
+
     def ensure_schema(self) -> None:
         if self._schema_ok:
             return
-        revision = self.current_revision()
+        revision, identity = self._schema_state()
         if revision != HEAD_REVISION:
             from finbuddy.db.migrate import known_revisions
 
@@ -187,7 +204,31 @@ class Database:
             from finbuddy.db.migrate import upgrade
 
             upgrade(self)
+            revision, identity = self._schema_state()
+        if identity is None:
+            identity = self._new_identity()
+        self._identity = identity
         self._schema_ok = True
+
+    def _new_identity(self) -> str:
+        """The migration writes the identity; a database whose row was deleted gets a new one (so it
+        shares no cache entries with what it was before)."""
+        import uuid
+
+        from finbuddy.db.tables import database_identity
+
+        with self.raw_write() as conn:
+            insert = dialect_insert(conn)
+            conn.execute(insert(database_identity).values(id=uuid.uuid4().hex).on_conflict_do_nothing())
+            return conn.execute(sa.select(sa.func.min(database_identity.c.id))).scalar_one()
+
+    @property
+    def identity(self) -> str:
+        """A random id made when this database was created (or migrated to 0005): what the cache is keyed by.
+        Read with the schema check, so it costs no round trip of its own."""
+        self.ensure_schema()
+        assert self._identity is not None
+        return self._identity
 
     # --- transactions -----------------------------------------------------------
 
