@@ -38,10 +38,16 @@ class CacheBackend(Protocol):
 
 def _safe_disk_class():
     import diskcache
-    from diskcache.core import MODE_RAW, MODE_TEXT
+    from diskcache.core import MODE_RAW
 
     class TextOnlyDisk(diskcache.Disk):
-        """Stores keys and values as text only; refuses to unpickle anything found in the directory."""
+        """Keys and values as text, always inside the cache's SQLite file, never in files of their own.
+
+        diskcache trusts the `mode` and `filename` of its index rows: it would unpickle a planted value,
+        read a planted file name as the value, and delete that file when the row expires or is culled
+        (`filename='../data/finbuddy.db'`). Here nothing is ever stored in a file, so a row naming one
+        is planted: it is refused without its path being opened, and no path is ever deleted.
+        """
 
         def put(self, key):
             if type(key) is not str:
@@ -56,17 +62,25 @@ def _safe_disk_class():
         def store(self, value, read, key=diskcache.core.UNKNOWN):
             if type(value) is not str:
                 raise TypeError("finbuddy cache values are JSON text")
-            return super().store(value, read, key=key)
+            # What diskcache does for short text, whatever the size (and whatever a planted
+            # `disk_min_file_size` setting says): the value lives in the row.
+            return 0, MODE_RAW, None, value
 
         def fetch(self, mode, filename, value, read):
-            # Only the two modes diskcache uses for text; a pickled (or any other) value
-            # planted by whoever could write the directory is refused, never loaded.
-            if mode not in (MODE_RAW, MODE_TEXT):
-                raise ValueError(f"refusing a cache value stored in mode {mode} (only JSON text is accepted)")
-            result = super().fetch(mode, filename, value, read)
-            if type(result) is not str:
+            # Only text kept in the row; a pickled value, or a row pointing at a file, was planted
+            # by whoever could write the directory: refused, never loaded or opened.
+            if mode != MODE_RAW or filename is not None:
+                raise ValueError(
+                    f"refusing a cache value stored in mode {mode} or in a file (only JSON text is accepted)"
+                )
+            if type(value) is not str:
                 raise ValueError("refusing a cache value that is not text")
-            return result
+            return value
+
+        def remove(self, file_path):
+            # Called with the `filename` of rows being expired, culled, evicted or overwritten. This
+            # Disk never writes a file, so any name is planted: delete nothing, touch nothing.
+            return None
 
     return TextOnlyDisk
 

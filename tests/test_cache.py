@@ -239,6 +239,16 @@ def test_a_pickled_value_in_the_cache_database_is_refused(tmp_path):
     assert len(warnings) == 1 and "refusing" in warnings[0]
 
 
+def test_large_values_stay_inside_the_cache_database(tmp_path):
+    """No value is ever a file of its own, so no index row can legitimately name one."""
+    cache, warnings = make_cache(tmp_path / "c")
+    big = "x" * 200_000  # diskcache's default puts text over 32 KiB in a file
+    cache.put("ai", "alice", 1, "q", value=big)
+    assert cache.get("ai", "alice", 1, "q").value == big
+    assert sorted(p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith("cache.db")) == []
+    assert warnings == []
+
+
 def test_cull_removes_only_physically_expired_entries(tmp_path):
     cache, warnings = make_cache(tmp_path / "c")
     cache.put("summary", "alice", 1, value="x")
@@ -437,6 +447,52 @@ def test_a_malformed_entry_is_a_miss(cli, finbuddy_env):
         conn.execute("UPDATE Cache SET value = ? WHERE key LIKE '%:summary:%'", ("{not json",))
     conn.close()
     _answers_with_one_warning(cli, expected, "malformed")
+
+
+def _tree(root: Path, skip: Path) -> dict[str, bytes | None]:
+    """Every path under `root` outside `skip`, with the contents of its files (not SQLite's -wal/-shm)."""
+    found: dict[str, bytes | None] = {}
+    for path in sorted(root.rglob("*")):
+        if path == skip or skip in path.parents:
+            continue
+        found[str(path)] = path.read_bytes() if path.is_file() and not path.name.endswith(("-wal", "-shm")) else None
+    return found
+
+
+def test_a_planted_file_name_in_the_cache_index_deletes_and_reads_nothing(cli, finbuddy_env, tmp_path):
+    """diskcache deletes a row's `filename` when the row expires (on the next write's cull and in
+    the daemon's cull) and reads it as the value: a row pointing outside the cache is ignored."""
+    expected = _expected(cli)
+    _runs_clean_and_hits(cli, expected)
+    cache_dir = finbuddy_env / "cache"
+    ledger = finbuddy_env / "data" / "finbuddy.db"
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"stored_at": 0, "expires_at": 9e99, "value": "planted"}')
+    before = _tree(tmp_path, cache_dir)
+    ledger_inode = ledger.stat().st_ino
+    # A live entry whose value "is" a file outside the cache: refused, never read.
+    conn = sqlite3.connect(cache_dir / "cache.db")
+    with conn:
+        conn.execute("update Cache set mode=3, value=NULL, filename=?", (str(secret),))
+    conn.close()
+    _answers_with_one_warning(cli, expected, "refusing")
+    # The exact rows of the report: every entry expired and "stored in" the ledger's file. The
+    # next write culls expired rows, and so does the daemon's hourly cache-maintenance.
+    conn = sqlite3.connect(cache_dir / "cache.db")
+    with conn:
+        conn.execute("update Cache set expire_time=1,mode=3,filename='../data/finbuddy.db'")
+    conn.close()
+    first = cli("summary", "--json")
+    assert first.exit_code == 0 and first.json["cached"] is False, first.stderr
+    run = cli("daemon", "run-once", "--json")
+    ran = {item["job"]: item for item in run.json["ran"]}
+    assert ran["cache-maintenance"]["status"] == "ok", run.stdout
+
+    assert ledger.is_file() and ledger.stat().st_ino == ledger_inode  # the same file, never deleted
+    after = _tree(tmp_path, cache_dir)
+    assert set(before) <= set(after)  # nothing outside the cache directory was deleted...
+    assert after[str(secret)] == before[str(secret)]  # ...or changed (the daemon writes its own files)
+    assert cli("summary", "--json").json["expenses"] == expected["expenses"]
 
 
 def test_cache_url_is_not_yet_supported_but_never_fatal(cli, monkeypatch):
