@@ -7,6 +7,7 @@ import os
 import pickle
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -249,10 +250,34 @@ def test_large_values_stay_inside_the_cache_database(tmp_path):
     assert warnings == []
 
 
-def test_cull_removes_only_physically_expired_entries(tmp_path):
-    cache, warnings = make_cache(tmp_path / "c")
-    cache.put("summary", "alice", 1, value="x")
-    assert cache.cull() == 0
+def _stored_keys(directory: Path) -> list[str]:
+    conn = sqlite3.connect(directory / "cache.db")
+    try:
+        return sorted(row[0] for row in conn.execute("SELECT key FROM Cache"))
+    finally:
+        conn.close()
+
+
+def test_cull_removes_expired_entries_and_keeps_live_ones(tmp_path):
+    clock = Clock(T0)
+    directory = tmp_path / "c"
+    cache, warnings = make_cache(directory, clock)
+    cache.put("summary", "alice", 1, value="alice's month")
+    cache.put("summary", "bob", 4, value="bob's month")
+    cache.put("portfolio", "alice", 1, value="alice's holdings")
+    assert cache.cull() == 0  # nothing has expired
+    assert len(_stored_keys(directory)) == 3
+    # Half an hour on by finbuddy's clock the summaries (TTL 1800 s) are expired, the portfolio (1 h) is not...
+    clock.fixed = T0 + dt.timedelta(seconds=1800)
+    assert cache.get("summary", "alice", 1) is None and cache.get("summary", "bob", 4) is None
+    # ...and diskcache's own expiry (real time: the TTL plus a margin) has passed for them too.
+    conn = sqlite3.connect(directory / "cache.db")
+    with conn:
+        conn.execute("UPDATE Cache SET expire_time = ? WHERE key LIKE '%:summary:%'", (time.time() - 1,))
+    conn.close()
+    assert cache.cull() == 2
+    assert _stored_keys(directory) == [cache.key("portfolio", "alice", 1)]
+    assert cache.get("portfolio", "alice", 1).value == "alice's holdings"
     assert warnings == []
 
 
