@@ -17,7 +17,6 @@ from finbuddy.clock import Clock
 log = logging.getLogger("finbuddy.cache")
 
 KEY_VERSION = "fb1"
-KINDS = ("summary", "portfolio", "ai")
 _TTL_KEYS = {"summary": "cache.summary_ttl", "portfolio": "cache.portfolio_ttl", "ai": "cache.ai_ttl"}
 # diskcache's own expiry runs on real time; keep entries a little longer than our TTL so
 # that expiry is decided by our (injectable) clock, and let the hourly cull remove them.

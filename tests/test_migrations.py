@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from finbuddy.db import Database
-from finbuddy.db.migrate import head_revision, known_revisions, upgrade
+from finbuddy.db.migrate import alembic_config, known_revisions, upgrade
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.db.tables import metadata
 from tests.conftest import PG_ADMIN_URL, sqlite_file
@@ -63,13 +63,13 @@ def schema_diff(url: str) -> list:
 
 
 def test_head_revision_constant_equals_alembic_head():
-    assert HEAD_REVISION == head_revision()
+    from alembic.script import ScriptDirectory
+
+    assert HEAD_REVISION == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_known_revisions_are_the_migration_scripts():
     from alembic.script import ScriptDirectory
-
-    from finbuddy.db.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
     assert known_revisions() == {rev.revision for rev in script.walk_revisions()}

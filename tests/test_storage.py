@@ -244,3 +244,30 @@ def test_plain_postgresql_scheme_uses_psycopg(pg_database, cli, monkeypatch):
     r = cli("add", "1", "x", "--json")
     assert r.exit_code == 0, r.stderr
     assert count_rows(db_url, "records") == 1
+
+
+# --- layering --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["sqlalchemy", "alembic"])
+def test_sqlalchemy_and_alembic_are_imported_only_in_db(module):
+    """ruff's banned-api keeps each library in its one home (STYLE.md): finbuddy/db/ for these two."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def check(path: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--select", "TID251", "--stdin-filename", path, "-"],
+            input=f"import {module}\n",
+            capture_output=True,
+            text=True,
+            cwd=root,
+        )
+
+    outside = check("finbuddy/ledger/probe.py")
+    assert outside.returncode == 1 and f"only finbuddy/db/ imports {module}" in outside.stdout, outside.stdout
+    for allowed in ("finbuddy/db/probe.py", "finbuddy/db/migrations/versions/probe.py", "tests/probe.py"):
+        assert check(allowed).returncode == 0, allowed

@@ -179,10 +179,6 @@ class Database:
         except DBAPIError as exc:
             raise StorageError(f"cannot reach database {mask_url(self.url)}: {describe_db_error(exc)}") from None
 
-    def current_revision(self) -> str | None:
-        """The Alembic revision recorded in the database."""
-        return self._schema_state()[0]
-
     def ensure_schema(self) -> None:
         if self._schema_ok:
             return
