@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 import stat
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -203,6 +204,135 @@ def test_check_constraints_reject_bad_rows(backend, db_url):
     finally:
         db.dispose()
     assert count_rows(db_url, "records") == 0
+
+
+# --- a home that cannot be written, a full disk ------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "in-proc"])
+def test_a_database_file_that_cannot_be_created_is_one_line_and_exit_1(cli, monkeypatch, tmp_path, where):
+    """Root writes through any mode bits, so the directory is made impossible another way: a path
+    under a regular file (NotADirectoryError), or under /proc/self where nobody can create files."""
+    if where == "under-a-file":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a directory")
+        monkeypatch.setenv("FINBUDDY_HOME", str(blocker / "home"))
+        monkeypatch.setenv("FINBUDDY_CONFIG", str(tmp_path / "no-config.toml"))
+    else:
+        if not Path("/proc/self").is_dir():  # pragma: no cover - not Linux
+            pytest.skip("no /proc on this system")
+        monkeypatch.setenv("FINBUDDY_HOME", "/proc/self/finbuddy-home")
+    for args in (("add", "1", "x"), ("summary",), ("list", "--json")):
+        r = cli(*args)
+        assert r.exit_code == 1, r.stderr
+        line = one_line_error(r.stderr) if "--json" not in args else r.json["error"]["message"]
+        assert "cannot create database file" in line and "finbuddy.db" in line, line
+        assert "internal error" not in r.stderr
+    if where == "under-a-file":
+        assert blocker.read_text() == "not a directory"
+
+
+_FULL_DISK_DRIVER = r"""
+import json, os, subprocess, sys
+
+mnt = sys.argv[1]
+results = {}
+
+
+def finbuddy(home, *args):
+    env = dict(os.environ, FINBUDDY_HOME=home)
+    proc = subprocess.run([sys.executable, "-m", "finbuddy", *args], env=env, capture_output=True, text=True)
+    return {"code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def mount(name, *options):
+    os.mkdir(os.path.join(mnt, name))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", os.path.join(mnt, name)], check=True)
+    return os.path.join(mnt, name)
+
+
+def fill(directory):
+    fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, bytes(4096)):
+            pass
+    except OSError:  # ENOSPC: the file system is full
+        pass
+    finally:
+        os.close(fd)
+
+
+ro = mount("ro", "ro", "size=1m")
+results["read-only home"] = finbuddy(os.path.join(ro, "home"), "add", "1", "x")
+
+new = mount("new", "size=1m")
+fill(new)
+results["full disk, new database"] = finbuddy(os.path.join(new, "home"), "add", "1", "x")
+
+old = mount("old", "size=1m")
+home = os.path.join(old, "home")
+results["before filling"] = finbuddy(home, "add", "1", "x")
+fill(old)
+results["full disk, write"] = finbuddy(home, "add", "2", "y")
+results["full disk, read"] = finbuddy(home, "list", "--json")
+os.remove(os.path.join(old, "filler"))
+results["after freeing"] = finbuddy(home, "list", "--json")
+print(json.dumps(results))
+"""
+
+
+def _private_mounts_work() -> str | None:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return "unshare(1) or mount(8) is not installed"
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"cannot mount a private tmpfs (needs root with CAP_SYS_ADMIN): {probe.stderr.strip()}"
+    return None
+
+
+def test_a_read_only_home_and_a_full_disk_are_one_line_and_exit_1(finbuddy_env, tmp_path):
+    """A real read-only file system (EROFS) and a real full one (ENOSPC): small tmpfs mounts in a
+    private mount namespace (`unshare --mount`), seen by this test's processes only and gone with them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    problem = _private_mounts_work()
+    if problem:
+        pytest.skip(problem)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # a real exit, not a re-raise
+    proc = subprocess.run(
+        ["unshare", "--mount", sys.executable, "-c", _FULL_DISK_DRIVER, str(mnt)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert results["before filling"]["code"] == 0, results["before filling"]
+    for name, reason in (
+        ("read-only home", "read-only file system"),
+        ("full disk, new database", "no space left on device"),  # fails at the switch to WAL
+        ("full disk, write", "no space left on device"),
+        ("full disk, read", "no space left on device"),  # WAL readers need the -shm file
+    ):
+        result = results[name]
+        assert result["code"] == 1, (name, result)
+        line = one_line_error(result["stderr"]) if result["stderr"] else ""
+        if not line:  # --json: the error is the document on stdout
+            line = json.loads(result["stdout"])["error"]["message"]
+        assert reason in line.lower() and "internal error" not in line, (name, line)
+    freed = json.loads(results["after freeing"]["stdout"])
+    assert [(r["id"], r["amount"]) for r in freed] == [(1, "1.00")]  # the failed write changed nothing
 
 
 # --- unreachable or unsupported databases --------------------------------------------

@@ -39,11 +39,44 @@ def sqlite_path(url: str) -> Path | None:
 
 def _prepare_sqlite_file(path: Path) -> None:
     """Create the directory (0700) and the database file (0600) before SQLite does, with the right modes."""
-    # exist_ok: another process's first run may create it between our check and our mkdir.
-    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+    try:
+        # exist_ok: another process's first run may create it between our check and our mkdir.
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(
+            f"cannot create database file {path}: {reason} (check FINBUDDY_HOME or database.url)"
+        ) from None
+
+
+# SQLite's result codes for a file it cannot write: a full disk, a read-only file system, an I/O error.
+_SQLITE_FILE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+
+
+def _file_system_state(path: Path) -> str | None:
+    """Why files next to `path` cannot be written, as far as the file system says: full or read-only."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if stats.f_bavail == 0:
+        return "no space left on device"
+    return None
+
+
+def _describe_sqlite_file_error(url: str, exc: DBAPIError) -> str | None:
+    """One line for SQLite failing to write its files ("disk I/O error" names neither the file nor the cause)."""
+    path = sqlite_path(url)
+    name = str(getattr(exc.orig, "sqlite_errorname", ""))
+    if path is None or not name.startswith(_SQLITE_FILE_ERRORS):
+        return None
+    state = _file_system_state(path)
+    return f"cannot use database file {path}: {describe_db_error(exc)}" + (f" ({state})" if state else "")
 
 
 def _ensure_wal(cursor) -> None:
@@ -156,6 +189,10 @@ class Database:
                 engine.dispose()
         self._engine = self._reporting_engine = None
 
+    def _error(self, failure: str, exc: DBAPIError) -> StorageError:
+        message = _describe_sqlite_file_error(self.url, exc) if self.is_sqlite else None
+        return StorageError(message or f"{failure} {mask_url(self.url)}: {describe_db_error(exc)}")
+
     # --- schema and identity -----------------------------------------------------
 
     def _schema_state(self) -> tuple[str | None, str | None]:
@@ -177,7 +214,7 @@ class Database:
                         return None, None
                     raise
         except DBAPIError as exc:
-            raise StorageError(f"cannot reach database {mask_url(self.url)}: {describe_db_error(exc)}") from None
+            raise self._error("cannot reach database", exc) from None
 
     def ensure_schema(self) -> None:
         if self._schema_ok:
@@ -237,7 +274,7 @@ class Database:
                 with conn.begin():
                     yield conn
         except DBAPIError as exc:
-            raise StorageError(f"{failure} {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+            raise self._error(failure, exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
