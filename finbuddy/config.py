@@ -144,6 +144,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("database", "url", _opt_str, secret=False),
     Key("database", "reporting_url", _opt_str),
+    Key("database", "timeout", _positive_float),
     Key("cache", "dir", _opt_str),
     Key("cache", "url", _opt_str),
     Key("cache", "portfolio_ttl", _int(0)),
@@ -202,6 +203,7 @@ def defaults() -> dict[str, Any]:
     return {
         "database.url": None,
         "database.reporting_url": None,
+        "database.timeout": 30.0,
         "cache.dir": None,
         "cache.url": None,
         "cache.portfolio_ttl": 3600,

@@ -263,3 +263,16 @@ def test_a_database_whose_identity_row_was_deleted_gets_a_new_one(tmp_path):
     finally:
         again.dispose()
     assert len(query(url, "SELECT id FROM database_identity")) == 1
+
+
+@pytest.mark.parametrize("empty_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_migrations_are_not_cut_short_by_the_time_limits_of_commands(empty_url):
+    """Commands run with statement, lock and idle-in-transaction limits (database.timeout); a migration
+    may rewrite whole tables or wait for another process's migration, so it runs without them."""
+    db = Database(empty_url, timeout=0.05)  # far shorter than the pauses between a migration's statements
+    try:
+        assert upgrade(db) == (None, HEAD_REVISION)
+        with db.read() as conn:  # an everyday transaction still has them
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "50ms"
+    finally:
+        db.dispose()

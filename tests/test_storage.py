@@ -401,3 +401,120 @@ def test_sqlalchemy_and_alembic_are_imported_only_in_db(module):
     assert outside.returncode == 1 and f"only finbuddy/db/ imports {module}" in outside.stdout, outside.stdout
     for allowed in ("finbuddy/db/probe.py", "finbuddy/db/migrations/versions/probe.py", "tests/probe.py"):
         assert check(allowed).returncode == 0, allowed
+
+
+# --- a PostgreSQL connection that stops answering ----------------------------------------
+
+
+class FreezingProxy:
+    """A TCP proxy on loopback between finbuddy and PostgreSQL that, once the client sends `trigger`
+    (bytes of a statement), forwards that statement and then nothing more in either direction: the
+    connection stays open and silent, as in a network partition or with a hung server or proxy."""
+
+    def __init__(self, upstream: tuple[str, int], trigger: bytes) -> None:
+        import socket
+        import threading
+
+        self.upstream = upstream
+        self.trigger = trigger
+        self.frozen = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source, target, from_client: bool) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data or self.frozen.is_set():
+                return  # frozen: whatever arrives is held, never forwarded; nothing is closed
+            if from_client and self.trigger in data:
+                target.sendall(data)  # the server runs the statement (and takes its locks)...
+                self.frozen.set()  # ...but its answer, and anything after, never arrives
+                return
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_sessions_carry_time_limits_and_keepalives(pg_database, monkeypatch):
+    from finbuddy.config import load_settings
+    from finbuddy.db import open_database
+
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", pg_database + "?options=-c%20lock_timeout%3D7s")
+    monkeypatch.setenv("FINBUDDY_DATABASE_TIMEOUT", "12.5")
+    db = open_database(load_settings())
+    try:
+        with db.read() as conn:
+            shown = {
+                name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+            }
+            keepalives = conn.connection.dbapi_connection.info.get_parameters()
+    finally:
+        db.dispose()
+    # database.timeout, except where the URL's own `options` say otherwise
+    assert shown == {
+        "statement_timeout": "12500ms",
+        "lock_timeout": "7s",
+        "idle_in_transaction_session_timeout": "12500ms",
+    }
+    assert keepalives.get("keepalives") == "1" and keepalives.get("tcp_user_timeout") == "14500"
+
+
+@pytest.mark.postgres
+def test_a_connection_that_stops_answering_mid_command_is_one_line_and_exit_1(pg_database, cli, monkeypatch):
+    """`add` freezes right after the server ran its UPDATE of the user row (the row lock is held by a
+    transaction whose client is gone): the command gives up within the configured time, and the
+    server's idle-in-transaction timeout frees the lock, so the user's next `add` succeeds."""
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_database)
+    url = make_url(pg_database)
+    proxy = FreezingProxy((url.host or "127.0.0.1", url.port or 5432), trigger=b"UPDATE users SET next_record_id")
+    try:
+        through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        r = run_process(
+            ["add", "5", "food"],
+            env={"FINBUDDY_DATABASE_URL": through_proxy, "FINBUDDY_DATABASE_TIMEOUT": "1"},
+            timeout=60,  # the bound: without a deadline the command waits forever
+        )
+        assert proxy.frozen.is_set()  # it really froze mid-command
+        assert r.exit_code == 1, r.stderr
+        line = one_line_error(r.stderr)
+        assert "did not answer within 3 s" in line, line  # the 1 s server timeouts + the client's grace
+        assert r.stdout == ""
+    finally:
+        proxy.close()
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", pg_database)
+    monkeypatch.setenv("FINBUDDY_DATABASE_TIMEOUT", "5")  # a lock still held would fail it, not hang it
+    later = cli("add", "7", "food", "--json")
+    assert later.exit_code == 0, later.stderr
+    assert later.json["id"] == 1  # the frozen add never committed
+    assert count_rows(pg_database, "records") == 1
