@@ -33,7 +33,7 @@ class Context:
     def db(self) -> Database:
         from finbuddy.db import open_database
 
-        return open_database(self.settings)
+        return open_database(self.settings, warn=self.warn)
 
     @cached_property
     def cache(self) -> Cache:

@@ -1,13 +1,14 @@
-"""Engines and transactions: SQLite pragmas, BEGIN IMMEDIATE for writers, PostgreSQL time limits, and the
-schema and identity check by one cheap query."""
+"""Engines and transactions: SQLite pragmas, BEGIN IMMEDIATE for writers, PostgreSQL time limits, the schema
+and identity check by one cheap query, and reports on a read replica that never miss a committed write."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from finbuddy.config import mask_url
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.errors import StorageError
 
+log = logging.getLogger("finbuddy.db")
+
 SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 3
 DEFAULT_TIMEOUT_S = 30.0
@@ -28,12 +31,18 @@ DEFAULT_TIMEOUT_S = 30.0
 CLIENT_GRACE_S = 2.0
 # libpq's statement/lock timeouts are int milliseconds: keep far inside that.
 _MAX_TIMEOUT_S = 86_400.0
+# A report waits this long for the replica to replay the primary's WAL position, then reads the primary.
+REPLICA_WAIT_S = 0.2
+# After the replica could not be reached, reports read the primary this long before trying it again.
+REPLICA_RETRY_S = 30.0
 _WRITE_OPTION = "finbuddy_write"
 _NO_DEADLINE_OPTION = "finbuddy_no_deadline"
 
 # The schema revision and the database's identity in one round trip (the identity table exists from 0005).
 _SCHEMA_STATE = sa.text("SELECT v.version_num, (SELECT min(i.id) FROM database_identity i) FROM alembic_version v")
 _REVISION = sa.text("SELECT version_num FROM alembic_version")
+_PRIMARY_LSN = sa.text("SELECT pg_current_wal_lsn()::text")
+_REPLAYED = sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)")
 _NO_LIMITS = sa.text(
     "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true),"
     " set_config('idle_in_transaction_session_timeout', '0', true)"
@@ -333,6 +342,7 @@ class Database:
         reporting_url: str | None = None,
         auto_migrate: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
         self.reporting_url = reporting_url
@@ -340,6 +350,8 @@ class Database:
         self.auto_migrate = self.is_sqlite if auto_migrate is None else auto_migrate
         self.timeout = min(timeout, _MAX_TIMEOUT_S)
         self._deadline = Deadline(self.timeout + CLIENT_GRACE_S)
+        self._warn = warn if warn is not None else log.warning
+        self._replica_down_until = 0.0
         self._engine: Engine | None = None
         self._reporting_engine: Engine | None = None
         self._schema_ok = False
@@ -361,14 +373,15 @@ class Database:
                 engine.dispose()
         self._engine = self._reporting_engine = None
 
-    def _error(self, failure: str, exc: DBAPIError) -> StorageError:
+    def _error(self, failure: str, exc: DBAPIError, url: str | None = None) -> StorageError:
+        url = url or self.url
         if self._deadline.fired():
             return StorageError(
-                f"database {mask_url(self.url)} did not answer within {self.timeout + CLIENT_GRACE_S:g} s "
+                f"database {mask_url(url)} did not answer within {self.timeout + CLIENT_GRACE_S:g} s "
                 "(a network partition or a hung server); gave up"
             )
-        message = _describe_sqlite_file_error(self.url, exc) if self.is_sqlite else None
-        return StorageError(message or f"{failure} {mask_url(self.url)}: {describe_db_error(exc)}")
+        message = _describe_sqlite_file_error(url, exc) if self.is_sqlite else None
+        return StorageError(message or f"{failure} {mask_url(url)}: {describe_db_error(exc)}")
 
     # --- schema and identity -----------------------------------------------------
 
@@ -444,7 +457,7 @@ class Database:
     # --- transactions -----------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, engine: Engine, write: bool, failure: str) -> Iterator[Connection]:
+    def _transaction(self, engine: Engine, write: bool, failure: str, url: str | None = None) -> Iterator[Connection]:
         self._deadline.fired()  # forget a cut-short ping whose connection the pool has since replaced
         try:
             with engine.connect() as conn:
@@ -456,7 +469,7 @@ class Database:
                 finally:
                     self._deadline.disarm()  # armed by the commit or rollback
         except DBAPIError as exc:
-            raise self._error(failure, exc) from exc
+            raise self._error(failure, exc, url) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -467,14 +480,15 @@ class Database:
 
     @contextmanager
     def read(self, reporting: bool = False) -> Iterator[Connection]:
-        """A read-only transaction; `reporting=True` uses the read replica when one is configured."""
+        """A read-only transaction. `reporting=True` reads the replica (`reporting_url`) when it has
+        replayed everything the primary had written when the read began, so a report never misses a
+        write committed before it, the user's own included; a replica that is behind after a short wait
+        (REPLICA_WAIT_S) or unreachable (one warning) leaves the read to the primary."""
         self.ensure_schema()
-        engine = self.engine
-        if reporting and self.reporting_url:
-            if self._reporting_engine is None:
-                self._reporting_engine = create_engine(self.reporting_url, self.timeout, self._deadline)
-            engine = self._reporting_engine
-        with self._transaction(engine, False, "database error on") as conn:
+        with ExitStack() as stack:
+            conn = self._replica_read(stack) if reporting and self.reporting_url else None
+            if conn is None:
+                conn = stack.enter_context(self._transaction(self.engine, False, "database error on"))
             yield conn
 
     @contextmanager
@@ -487,16 +501,69 @@ class Database:
                 conn.execute(_NO_LIMITS)
             yield conn
 
+    # --- the read replica ----------------------------------------------------------
+
+    def _replica_read(self, stack: ExitStack) -> Connection | None:
+        """A transaction on the replica, entered into `stack`, if the replica has caught up; else None."""
+        assert self.reporting_url is not None
+        if time.monotonic() < self._replica_down_until:
+            return None
+        replica_url = self.reporting_url
+        if self.is_sqlite or make_url(replica_url).get_backend_name() != "postgresql":
+            self._replica_unusable("is not a PostgreSQL streaming replica of a PostgreSQL database")
+            return None
+        # The primary's WAL position now covers every transaction committed before this read.
+        with self._transaction(self.engine, False, "database error on") as conn:
+            target = conn.execute(_PRIMARY_LSN).scalar_one()
+        if self._reporting_engine is None:
+            self._reporting_engine = create_engine(replica_url, self.timeout, self._deadline)
+        try:
+            with ExitStack() as attempt:
+                conn = attempt.enter_context(
+                    self._transaction(self._reporting_engine, False, "cannot reach read replica", url=replica_url)
+                )
+                replayed = self._wait_replayed(conn, target)
+                if replayed is None:
+                    self._replica_unusable("is not a streaming standby (it replays no WAL)")
+                    return None
+                if replayed:
+                    stack.push(attempt.pop_all())
+                    return conn
+        except StorageError as exc:
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_S
+            self._warn(f"{exc}; reading from the primary")
+            return None
+        log.info("read replica %s is behind the primary; reading from the primary", mask_url(replica_url))
+        return None
+
+    def _wait_replayed(self, conn: Connection, target: str) -> bool | None:
+        """Whether the replica has replayed up to `target` within REPLICA_WAIT_S (None: not a standby)."""
+        give_up = time.monotonic() + REPLICA_WAIT_S
+        pause = 0.001
+        while True:
+            replayed = conn.execute(_REPLAYED, {"lsn": target}).scalar()
+            if replayed is None or replayed:
+                return replayed
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    def _replica_unusable(self, why: str) -> None:
+        self._replica_down_until = float("inf")
+        self._warn(f"database.reporting_url {mask_url(self.reporting_url or '')} {why}; reading from the primary")
+
 
 def _is_missing_table(exc: DBAPIError) -> bool:
     text = str(getattr(exc, "orig", exc)).lower()
     return "no such table" in text or "does not exist" in text or "undefinedtable" in text
 
 
-def open_database(settings) -> Database:
-    """The Database the settings point at."""
+def open_database(settings, warn: Callable[[str], None] | None = None) -> Database:
+    """The Database the settings point at; `warn` receives non-fatal warnings (a read replica that is down)."""
     return Database(
         settings.database_url,
         settings.values.get("database.reporting_url"),
         timeout=float(settings.values.get("database.timeout", DEFAULT_TIMEOUT_S)),
+        warn=warn,
     )
