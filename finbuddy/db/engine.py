@@ -167,7 +167,7 @@ class Deadline:
         with self._cond:
             was_idle = not self._armed
             self._armed[threading.get_ident()] = (time.monotonic() + self.seconds, dbapi_connection)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._watch, name="finbuddy-db-deadline", daemon=True)
                 self._thread.start()
             elif was_idle:
