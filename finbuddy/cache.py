@@ -18,7 +18,6 @@ from finbuddy.config import make_private_dir
 log = logging.getLogger("finbuddy.cache")
 
 KEY_VERSION = "fb1"
-KINDS = ("summary", "portfolio", "ai")
 _TTL_KEYS = {"summary": "cache.summary_ttl", "portfolio": "cache.portfolio_ttl", "ai": "cache.ai_ttl"}
 # diskcache's own expiry runs on real time; keep entries a little longer than our TTL so
 # that expiry is decided by our (injectable) clock, and let the hourly cull remove them.
@@ -39,10 +38,16 @@ class CacheBackend(Protocol):
 
 def _safe_disk_class():
     import diskcache
-    from diskcache.core import MODE_RAW, MODE_TEXT
+    from diskcache.core import MODE_RAW
 
     class TextOnlyDisk(diskcache.Disk):
-        """Stores keys and values as text only; refuses to unpickle anything found in the directory."""
+        """Keys and values as text, always inside the cache's SQLite file, never in files of their own.
+
+        diskcache trusts the `mode` and `filename` of its index rows: it would unpickle a planted value,
+        read a planted file name as the value, and delete that file when the row expires or is culled
+        (`filename='../data/finbuddy.db'`). Here nothing is ever stored in a file, so a row naming one
+        is planted: it is refused without its path being opened, and no path is ever deleted.
+        """
 
         def put(self, key):
             if type(key) is not str:
@@ -57,17 +62,25 @@ def _safe_disk_class():
         def store(self, value, read, key=diskcache.core.UNKNOWN):
             if type(value) is not str:
                 raise TypeError("finbuddy cache values are JSON text")
-            return super().store(value, read, key=key)
+            # What diskcache does for short text, whatever the size (and whatever a planted
+            # `disk_min_file_size` setting says): the value lives in the row.
+            return 0, MODE_RAW, None, value
 
         def fetch(self, mode, filename, value, read):
-            # Only the two modes diskcache uses for text; a pickled (or any other) value
-            # planted by whoever could write the directory is refused, never loaded.
-            if mode not in (MODE_RAW, MODE_TEXT):
-                raise ValueError(f"refusing a cache value stored in mode {mode} (only JSON text is accepted)")
-            result = super().fetch(mode, filename, value, read)
-            if type(result) is not str:
+            # Only text kept in the row; a pickled value, or a row pointing at a file, was planted
+            # by whoever could write the directory: refused, never loaded or opened.
+            if mode != MODE_RAW or filename is not None:
+                raise ValueError(
+                    f"refusing a cache value stored in mode {mode} or in a file (only JSON text is accepted)"
+                )
+            if type(value) is not str:
                 raise ValueError("refusing a cache value that is not text")
-            return result
+            return value
+
+        def remove(self, file_path):
+            # Called with the `filename` of rows being expired, culled, evicted or overwritten. This
+            # Disk never writes a file, so any name is planted: delete nothing, touch nothing.
+            return None
 
     return TextOnlyDisk
 
@@ -163,18 +176,13 @@ class CacheHit:
 
 
 def cache_key(kind: str, user: str, generation: Any, *parts: Any, namespace: str = "") -> str:
-    """A key that names the database (namespace), the kind, the user and the user's data generation;
-    injective, so no entry can ever be served to another user, from another database sharing the
-    cache directory, or after the user's data changed."""
+    """A key that names the database (namespace: its identity), the kind, the user and the user's data
+    generation; injective, so no entry can ever be served to another user, from another database sharing
+    the cache directory, or after the user's data changed."""
     payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
     if len(payload) > 200:
         payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
     return f"{KEY_VERSION}:{namespace}:{kind}:{payload}"
-
-
-def database_namespace(url: str) -> str:
-    """A short, stable name for a database (its URL hashed: no password ends up in a key)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 class Cache:
@@ -187,7 +195,7 @@ class Cache:
         clock: Clock,
         warn: Callable[[str], None] | None = None,
         directory: Path | None = None,
-        namespace: str = "",
+        namespace: str | Callable[[], str] = "",
     ) -> None:
         self._opener = opener
         self._backend: CacheBackend | None = None
@@ -195,7 +203,9 @@ class Cache:
         self.ttls = ttls
         self.clock = clock
         self.directory = directory
-        self.namespace = namespace
+        # The database's identity, asked for only when a key is first made (by then the command has
+        # read the database, so the identity is known and costs nothing).
+        self._namespace = namespace
         self._warn = warn if warn is not None else log.warning
         self._warned = False
         self.hits = 0
@@ -266,6 +276,12 @@ class Cache:
             raise ValueError(f"unknown cache kind {kind!r}: expected one of {', '.join(self.ttls)}")
         return self.ttls[kind]
 
+    @property
+    def namespace(self) -> str:
+        if callable(self._namespace):
+            self._namespace = self._namespace()
+        return self._namespace
+
     def key(self, kind: str, user: str, generation: Any, *parts: Any) -> str:
         return cache_key(kind, user, generation, *parts, namespace=self.namespace)
 
@@ -277,8 +293,9 @@ class Cache:
         if backend is None:
             self.misses += 1
             return None
+        key = self.key(kind, user, generation, *parts)  # outside the try: a database failure is not the cache's
         try:
-            raw = backend.get(self.key(kind, user, generation, *parts))
+            raw = backend.get(key)
         except Exception as exc:
             self._fail("read", exc)
             self.misses += 1
@@ -314,8 +331,9 @@ class Cache:
         backend = self._open()
         if backend is None:
             return
+        key = self.key(kind, user, generation, *parts)
         try:
-            backend.set(self.key(kind, user, generation, *parts), envelope, ttl)
+            backend.set(key, envelope, ttl)
         except Exception as exc:
             self._fail("write", exc)
 
@@ -346,8 +364,9 @@ def _looks_corrupt(exc: BaseException) -> bool:
     return "not a database" in text or "malformed" in text
 
 
-def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None) -> Cache:
-    """The cache the settings describe. `cache.url` (Redis) is the phase-2 backend: not in this version."""
+def open_cache(settings, clock: Clock, identity: Callable[[], str], warn: Callable[[str], None] | None = None) -> Cache:
+    """The cache the settings describe, for the database whose identity `identity()` returns (asked once,
+    when the first key is made). `cache.url` (Redis) is the phase-2 backend: not in this version."""
     ttls = {kind: int(settings.values[key]) for kind, key in _TTL_KEYS.items()}
     url = settings.values.get("cache.url")
     directory = settings.cache_dir
@@ -365,5 +384,5 @@ def open_cache(settings, clock: Clock, warn: Callable[[str], None] | None = None
         clock,
         warn=warn,
         directory=directory,
-        namespace=database_namespace(settings.database_url),
+        namespace=identity,
     )

@@ -274,6 +274,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("database", "url", _database_url, url=True),
     Key("database", "reporting_url", _database_url, url=True),
+    Key("database", "timeout", _seconds(MAX_TIMEOUT)),
     Key("cache", "dir", _opt_str),
     Key("cache", "url", _cache_url, url=True),
     Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
@@ -333,6 +334,7 @@ def defaults() -> dict[str, Any]:
     return {
         "database.url": None,
         "database.reporting_url": None,
+        "database.timeout": 30.0,
         "cache.dir": None,
         "cache.url": None,
         "cache.portfolio_ttl": 3600,
@@ -408,6 +410,7 @@ class Paths:
 class DatabaseSettings:
     url: str | None  # as configured; None: the SQLite file in the data dir (see Settings.database_url)
     reporting_url: str | None
+    timeout: float  # seconds: statement, lock and idle-in-transaction limits on PostgreSQL
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ class Context:
     def db(self) -> Database:
         from finbuddy.db import open_database
 
-        return open_database(self.settings)
+        return open_database(self.settings, warn=self.warn)
 
     @cached_property
     def cache(self) -> Cache:
         from finbuddy.cache import open_cache
 
-        return open_cache(self.settings, self.clock, warn=self.warn)
+        return open_cache(self.settings, self.clock, lambda: self.db.identity, warn=self.warn)
 
     @property
     def zone(self) -> ZoneInfo:

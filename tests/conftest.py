@@ -143,7 +143,8 @@ def _truncate_pg(url: str) -> None:
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        # The database's identity is not data: it stays, like the schema.
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "database_identity")
         conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     engine.dispose()
 
@@ -169,3 +170,153 @@ def db_url(backend, finbuddy_env) -> str:
 
 def sqlite_file(home: Path) -> Path:
     return home / "data" / "finbuddy.db"
+
+
+# --- a private PostgreSQL primary with a streaming hot standby -----------------------------
+
+
+@dataclass
+class ReplicaPair:
+    """A throwaway primary and hot standby on loopback (see `pg_replica`); `url` is a finbuddy database
+    on the primary, `replica_url` the same database read through the standby."""
+
+    base: Path
+    bindir: Path
+    primary_port: int
+    standby_port: int
+    url: str
+    replica_url: str
+
+    def pg(self, *args: str) -> subprocess.CompletedProcess:
+        """Run a PostgreSQL binary as the `postgres` OS user (the server refuses to run as root)."""
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def sql(self, port: int, statement: str, database: str = "finbuddy") -> Any:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname={database}", autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            row = cursor.fetchone() if cursor.description else None
+            return None if row is None else row[0]
+
+    def start_standby(self) -> None:
+        log = str(self.base / "standby.log")
+        self.pg("pg_ctl", "-D", str(self.base / "standby"), "-l", log, "-w", "-t", "30", "start")
+
+    def stop_standby(self) -> None:
+        self.pg("pg_ctl", "-D", str(self.base / "standby"), "-m", "immediate", "-w", "-t", "30", "stop")
+
+    def standby_running(self) -> bool:
+        return (self.base / "standby" / "postmaster.pid").exists()
+
+    def wait_replayed(self, timeout: float = 30) -> None:
+        """Until the standby streams and has replayed everything the primary has written."""
+        import time
+
+        target = self.sql(self.primary_port, "SELECT pg_current_wal_lsn()::text", "postgres")
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                if self.sql(self.standby_port, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", "postgres"):
+                    return
+            except Exception:
+                pass  # starting up
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"the standby did not replay up to {target} in {timeout} s")
+            time.sleep(0.02)
+
+
+def _postgresql_bindir() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if all((candidate / name).exists() for name in ("initdb", "pg_ctl", "pg_basebackup", "postgres")):
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_replica():
+    """A private primary + hot standby, started once per test session (per xdist worker) in ~2-4 s and
+    stopped afterwards, also when a test or the start-up fails. Skips without the PostgreSQL server
+    binaries (fails instead with FINBUDDY_TEST_REQUIRE_POSTGRES=1)."""
+    import pwd
+    import shutil
+    import tempfile
+
+    bindir = _postgresql_bindir()
+    problem = None
+    if bindir is None:
+        problem = "the PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) are not installed"
+    elif os.geteuid() == 0 and (shutil.which("runuser") is None or not _has_user("postgres")):
+        problem = "running as root needs runuser(1) and a `postgres` OS user to start PostgreSQL"
+    if problem:
+        if REQUIRE_PG:
+            pytest.fail(problem + " (FINBUDDY_TEST_REQUIRE_POSTGRES=1 makes this mandatory)")
+        pytest.skip(problem)
+    assert bindir is not None
+    base = Path(tempfile.mkdtemp(prefix="fb-pgrepl-", dir="/tmp"))
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    primary_port, standby_port = _free_port(), _free_port()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{primary_port}/finbuddy"
+    pair = ReplicaPair(base, bindir, primary_port, standby_port, url, url.replace(str(primary_port), str(standby_port)))
+    primary = base / "primary"
+    try:
+        pair.pg("initdb", "-D", str(primary), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
+        with open(primary / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"listen_addresses = '127.0.0.1'\nport = {primary_port}\nunix_socket_directories = '{base}'\n"
+                "wal_level = replica\nmax_wal_senders = 5\nmax_replication_slots = 5\nhot_standby = on\n"
+                "hot_standby_feedback = on\nfsync = off\nshared_buffers = 32MB\nmax_connections = 40\n"
+            )
+        pair.pg("pg_ctl", "-D", str(primary), "-l", str(base / "primary.log"), "-w", "-t", "30", "start")
+        pair.pg(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres", "-D", str(base / "standby"),
+            "-R", "-C", "-S", "fb_standby", "-X", "stream", "-c", "fast", "--no-sync",
+        )  # fmt: skip
+        with open(base / "standby" / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {standby_port}\ncluster_name = 'fb_standby'\n")
+        pair.start_standby()
+        pair.sql(primary_port, "CREATE DATABASE finbuddy", "postgres")
+        from finbuddy.db import Database
+        from finbuddy.db.migrate import upgrade
+
+        db = Database(url)
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()
+        pair.wait_replayed()
+        yield pair
+    finally:
+        for name in ("standby", "primary"):
+            if (base / name / "postmaster.pid").exists():
+                try:
+                    pair.pg("pg_ctl", "-D", str(base / name), "-m", "immediate", "-w", "-t", "30", "stop")
+                except Exception:
+                    pass
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False

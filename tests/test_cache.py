@@ -7,11 +7,12 @@ import os
 import pickle
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from finbuddy.cache import Cache, DiskCacheBackend, cache_key, open_cache
+from finbuddy.cache import Cache, DiskCacheBackend, cache_key
 from finbuddy.clock import Clock
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -125,13 +126,79 @@ def test_two_databases_sharing_a_cache_directory_do_not_share_entries(tmp_path):
     assert two.get("summary", "alice", 1) is None
 
 
-def test_the_cache_namespace_is_the_database(monkeypatch, tmp_path):
-    from finbuddy.config import load_settings
+# --- the cache belongs to one database: its identity, not its URL text ------------------
 
-    first = open_cache(load_settings(), Clock(T0))
-    monkeypatch.setenv("FINBUDDY_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
-    second = open_cache(load_settings(), Clock(T0))
-    assert first.directory == second.directory and first.namespace != second.namespace
+
+def _summary_expenses(cli) -> tuple[str, bool]:
+    result = cli("summary", "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json["expenses"], result.json["cached"]
+
+
+def test_the_same_relative_sqlite_url_in_two_directories_shares_nothing(cli, monkeypatch, tmp_path):
+    """`sqlite:///fin.db` names a different file in each directory: same URL text, two databases."""
+    monkeypatch.setenv("FINBUDDY_CACHE_DIR", str(tmp_path / "shared-cache"))
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", "sqlite:///fin.db")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    assert cli("add", "10", "food").exit_code == 0
+    assert _summary_expenses(cli) == ("10.00", False)
+    assert _summary_expenses(cli) == ("10.00", True)
+    # The same user with the same generation (user 1, one write) in another directory's file.
+    monkeypatch.chdir(second)
+    assert cli("add", "25", "food").exit_code == 0
+    assert _summary_expenses(cli) == ("25.00", False)
+    monkeypatch.chdir(first)
+    assert _summary_expenses(cli) == ("10.00", True)  # each database keeps its own entries
+
+
+@pytest.mark.postgres
+def test_a_dropped_and_recreated_postgresql_database_does_not_get_the_old_entries(pg_database, cli, monkeypatch):
+    import uuid
+
+    import sqlalchemy as sa
+
+    from finbuddy.db import Database
+    from finbuddy.db.migrate import upgrade
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"finbuddy_ident_{uuid.uuid4().hex[:12]}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def recreate() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        db = Database(url)
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()
+
+    monkeypatch.setenv("FINBUDDY_DATABASE_URL", url)
+    try:
+        recreate()
+        assert cli("add", "10", "food").exit_code == 0
+        assert _summary_expenses(cli) == ("10.00", False)
+        assert _summary_expenses(cli) == ("10.00", True)
+        recreate()  # same name, same URL: a new, empty database
+        assert cli("add", "25", "food").exit_code == 0
+        assert _summary_expenses(cli) == ("25.00", False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
 
 
 def test_directory_is_0700_and_database_0600(tmp_path):
@@ -173,10 +240,44 @@ def test_a_pickled_value_in_the_cache_database_is_refused(tmp_path):
     assert len(warnings) == 1 and "refusing" in warnings[0]
 
 
-def test_cull_removes_only_physically_expired_entries(tmp_path):
+def test_large_values_stay_inside_the_cache_database(tmp_path):
+    """No value is ever a file of its own, so no index row can legitimately name one."""
     cache, warnings = make_cache(tmp_path / "c")
-    cache.put("summary", "alice", 1, value="x")
-    assert cache.cull() == 0
+    big = "x" * 200_000  # diskcache's default puts text over 32 KiB in a file
+    cache.put("ai", "alice", 1, "q", value=big)
+    assert cache.get("ai", "alice", 1, "q").value == big
+    assert sorted(p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith("cache.db")) == []
+    assert warnings == []
+
+
+def _stored_keys(directory: Path) -> list[str]:
+    conn = sqlite3.connect(directory / "cache.db")
+    try:
+        return sorted(row[0] for row in conn.execute("SELECT key FROM Cache"))
+    finally:
+        conn.close()
+
+
+def test_cull_removes_expired_entries_and_keeps_live_ones(tmp_path):
+    clock = Clock(T0)
+    directory = tmp_path / "c"
+    cache, warnings = make_cache(directory, clock)
+    cache.put("summary", "alice", 1, value="alice's month")
+    cache.put("summary", "bob", 4, value="bob's month")
+    cache.put("portfolio", "alice", 1, value="alice's holdings")
+    assert cache.cull() == 0  # nothing has expired
+    assert len(_stored_keys(directory)) == 3
+    # Half an hour on by finbuddy's clock the summaries (TTL 1800 s) are expired, the portfolio (1 h) is not...
+    clock.fixed = T0 + dt.timedelta(seconds=1800)
+    assert cache.get("summary", "alice", 1) is None and cache.get("summary", "bob", 4) is None
+    # ...and diskcache's own expiry (real time: the TTL plus a margin) has passed for them too.
+    conn = sqlite3.connect(directory / "cache.db")
+    with conn:
+        conn.execute("UPDATE Cache SET expire_time = ? WHERE key LIKE '%:summary:%'", (time.time() - 1,))
+    conn.close()
+    assert cache.cull() == 2
+    assert _stored_keys(directory) == [cache.key("portfolio", "alice", 1)]
+    assert cache.get("portfolio", "alice", 1).value == "alice's holdings"
     assert warnings == []
 
 
@@ -371,6 +472,52 @@ def test_a_malformed_entry_is_a_miss(cli, finbuddy_env):
         conn.execute("UPDATE Cache SET value = ? WHERE key LIKE '%:summary:%'", ("{not json",))
     conn.close()
     _answers_with_one_warning(cli, expected, "malformed")
+
+
+def _tree(root: Path, skip: Path) -> dict[str, bytes | None]:
+    """Every path under `root` outside `skip`, with the contents of its files (not SQLite's -wal/-shm)."""
+    found: dict[str, bytes | None] = {}
+    for path in sorted(root.rglob("*")):
+        if path == skip or skip in path.parents:
+            continue
+        found[str(path)] = path.read_bytes() if path.is_file() and not path.name.endswith(("-wal", "-shm")) else None
+    return found
+
+
+def test_a_planted_file_name_in_the_cache_index_deletes_and_reads_nothing(cli, finbuddy_env, tmp_path):
+    """diskcache deletes a row's `filename` when the row expires (on the next write's cull and in
+    the daemon's cull) and reads it as the value: a row pointing outside the cache is ignored."""
+    expected = _expected(cli)
+    _runs_clean_and_hits(cli, expected)
+    cache_dir = finbuddy_env / "cache"
+    ledger = finbuddy_env / "data" / "finbuddy.db"
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"stored_at": 0, "expires_at": 9e99, "value": "planted"}')
+    before = _tree(tmp_path, cache_dir)
+    ledger_inode = ledger.stat().st_ino
+    # A live entry whose value "is" a file outside the cache: refused, never read.
+    conn = sqlite3.connect(cache_dir / "cache.db")
+    with conn:
+        conn.execute("update Cache set mode=3, value=NULL, filename=?", (str(secret),))
+    conn.close()
+    _answers_with_one_warning(cli, expected, "refusing")
+    # The exact rows of the report: every entry expired and "stored in" the ledger's file. The
+    # next write culls expired rows, and so does the daemon's hourly cache-maintenance.
+    conn = sqlite3.connect(cache_dir / "cache.db")
+    with conn:
+        conn.execute("update Cache set expire_time=1,mode=3,filename='../data/finbuddy.db'")
+    conn.close()
+    first = cli("summary", "--json")
+    assert first.exit_code == 0 and first.json["cached"] is False, first.stderr
+    run = cli("daemon", "run-once", "--json")
+    ran = {item["job"]: item for item in run.json["ran"]}
+    assert ran["cache-maintenance"]["status"] == "ok", run.stdout
+
+    assert ledger.is_file() and ledger.stat().st_ino == ledger_inode  # the same file, never deleted
+    after = _tree(tmp_path, cache_dir)
+    assert set(before) <= set(after)  # nothing outside the cache directory was deleted...
+    assert after[str(secret)] == before[str(secret)]  # ...or changed (the daemon writes its own files)
+    assert cli("summary", "--json").json["expenses"] == expected["expenses"]
 
 
 def test_cache_url_is_not_yet_supported_but_never_fatal(cli, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from finbuddy.db import Database
-from finbuddy.db.migrate import head_revision, known_revisions, upgrade
+from finbuddy.db.migrate import alembic_config, known_revisions, upgrade
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.db.tables import metadata
 from tests.conftest import PG_ADMIN_URL, sqlite_file
@@ -63,13 +63,13 @@ def schema_diff(url: str) -> list:
 
 
 def test_head_revision_constant_equals_alembic_head():
-    assert HEAD_REVISION == head_revision()
+    from alembic.script import ScriptDirectory
+
+    assert HEAD_REVISION == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_known_revisions_are_the_migration_scripts():
     from alembic.script import ScriptDirectory
-
-    from finbuddy.db.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
     assert known_revisions() == {rev.revision for rev in script.walk_revisions()}
@@ -259,3 +259,74 @@ def test_upgrade_to_portfolio_history_keeps_holdings_costs_and_prices(empty_url,
     # 50 x 110 = 5500.00; gain on the 40 known: 4400.00 - 3940.00 = 460.00
     assert (vwce["price"], vwce["value"], vwce["gain"], vwce["cost_quantity"]) == ("110.00", "5500.00", "460.00", "40")
     assert count_rows(empty_url, "prices") == 3
+
+
+def test_upgrade_gives_an_existing_database_an_identity_of_its_own(empty_url, tmp_path):
+    db = Database(empty_url, auto_migrate=False)
+    try:
+        upgrade(db, "0004_daemon")
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('old-timer', 1, 0, 0, '2026-11-01 09:00:00+00:00')"
+            )
+        assert upgrade(db) == ("0004_daemon", HEAD_REVISION)
+        (row,) = query(empty_url, "SELECT id FROM database_identity")
+        assert len(row["id"]) == 32 and int(row["id"], 16) >= 0
+        assert db.identity == row["id"]
+    finally:
+        db.dispose()
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert other.identity != row["id"]  # a new database, a new identity
+    finally:
+        other.dispose()
+    assert count_rows(empty_url, "users") == 1
+
+
+def test_the_identity_comes_with_the_schema_check_in_one_query(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fin.db'}"
+    created = Database(url)
+    created.ensure_schema()  # creates and migrates the file
+    created.dispose()
+    db = Database(url)
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        first = db.identity
+        db.ensure_schema()
+        assert db.identity == first
+    finally:
+        db.dispose()
+    schema_reads = [s for s in statements if "alembic_version" in s or "database_identity" in s]
+    assert len(schema_reads) == 1, statements
+
+
+def test_a_database_whose_identity_row_was_deleted_gets_a_new_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fin.db'}"
+    db = Database(url)
+    try:
+        before = db.identity
+        with db.write() as conn:
+            conn.exec_driver_sql("DELETE FROM database_identity")
+    finally:
+        db.dispose()
+    again = Database(url)
+    try:
+        assert again.identity not in (before, None)
+    finally:
+        again.dispose()
+    assert len(query(url, "SELECT id FROM database_identity")) == 1
+
+
+@pytest.mark.parametrize("empty_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_migrations_are_not_cut_short_by_the_time_limits_of_commands(empty_url):
+    """Commands run with statement, lock and idle-in-transaction limits (database.timeout); a migration
+    may rewrite whole tables or wait for another process's migration, so it runs without them."""
+    db = Database(empty_url, timeout=0.05)  # far shorter than the pauses between a migration's statements
+    try:
+        assert upgrade(db) == (None, HEAD_REVISION)
+        with db.read() as conn:  # an everyday transaction still has them
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "50ms"
+    finally:
+        db.dispose()

@@ -1,26 +1,53 @@
-"""Engines and transactions: SQLite pragmas, BEGIN IMMEDIATE for writers, schema check by one cheap query."""
+"""Engines and transactions: SQLite pragmas, BEGIN IMMEDIATE for writers, PostgreSQL time limits, the schema
+and identity check by one cheap query, and reports on a read replica that never miss a committed write."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, ProgrammingError
 
 from finbuddy.config import make_private_dir, mask_url
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.errors import StorageError
 
+log = logging.getLogger("finbuddy.db")
+
 SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 3
+DEFAULT_TIMEOUT_S = 30.0
+# The server cancels a statement at the timeout and answers at once; an answer that has not come
+# this much later will not come (a partition, or a server or proxy that hangs).
+CLIENT_GRACE_S = 2.0
+# libpq's statement/lock timeouts are int milliseconds: keep far inside that.
+_MAX_TIMEOUT_S = 86_400.0
+# A report waits this long for the replica to replay the primary's WAL position, then reads the primary.
+REPLICA_WAIT_S = 0.2
+# After the replica could not be reached, reports read the primary this long before trying it again.
+REPLICA_RETRY_S = 30.0
 _WRITE_OPTION = "finbuddy_write"
+_NO_DEADLINE_OPTION = "finbuddy_no_deadline"
+
+# The schema revision and the database's identity in one round trip (the identity table exists from 0005).
+_SCHEMA_STATE = sa.text("SELECT v.version_num, (SELECT min(i.id) FROM database_identity i) FROM alembic_version v")
+_REVISION = sa.text("SELECT version_num FROM alembic_version")
+_PRIMARY_LSN = sa.text("SELECT pg_current_wal_lsn()::text")
+_REPLAYED = sa.text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)")
+_NO_LIMITS = sa.text(
+    "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true),"
+    " set_config('idle_in_transaction_session_timeout', '0', true)"
+)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -36,11 +63,44 @@ def sqlite_path(url: str) -> Path | None:
 
 def _prepare_sqlite_file(path: Path) -> None:
     """Create the directory (0700) and the database file (0600) before SQLite does, with the right modes."""
-    # exist_ok: another process's first run may create it between our check and our mkdir.
-    make_private_dir(path.parent)
-    if not path.exists():
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+    try:
+        # exist_ok: another process's first run may create it between our check and our mkdir.
+        make_private_dir(path.parent)
+        if not path.exists():
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(
+            f"cannot create database file {path}: {reason} (check FINBUDDY_HOME or database.url)"
+        ) from None
+
+
+# SQLite's result codes for a file it cannot write: a full disk, a read-only file system, an I/O error.
+_SQLITE_FILE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+
+
+def _file_system_state(path: Path) -> str | None:
+    """Why files next to `path` cannot be written, as far as the file system says: full or read-only."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if stats.f_bavail == 0:
+        return "no space left on device"
+    return None
+
+
+def _describe_sqlite_file_error(url: str, exc: DBAPIError) -> str | None:
+    """One line for SQLite failing to write its files ("disk I/O error" names neither the file nor the cause)."""
+    path = sqlite_path(url)
+    name = str(getattr(exc.orig, "sqlite_errorname", ""))
+    if path is None or not name.startswith(_SQLITE_FILE_ERRORS):
+        return None
+    state = _file_system_state(path)
+    return f"cannot use database file {path}: {describe_db_error(exc)}" + (f" ({state})" if state else "")
 
 
 def _ensure_wal(cursor) -> None:
@@ -48,7 +108,6 @@ def _ensure_wal(cursor) -> None:
     "database is locked" without waiting out the busy timeout while other first-time processes hold
     the file open, so retry it briefly; every later open finds WAL already set (it is persistent)."""
     import sqlite3
-    import time
 
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     while True:
@@ -86,7 +145,157 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def create_engine(url: str) -> Engine:
+class Deadline:
+    """Gives up on a PostgreSQL connection that has not answered within `seconds`.
+
+    The server's own limits (statement, lock and idle-in-transaction timeouts) end its side of a
+    stuck command and free its locks, and TCP keepalives notice a peer that vanished; neither helps
+    a client waiting on a peer that is still there but silent (a hung server, a proxy or a firewall
+    that stops forwarding). This watches every wait for an answer (statements, commits and rollbacks,
+    the ping at check-out) and, past the deadline, shuts the connection's socket down: the waiting
+    call then fails at once with a connection error, which `fired()` lets the caller name.
+    One thread per process, started on first use.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, Any]] = {}  # waiting thread -> (deadline, DBAPI connection)
+        self._fired: set[int] = set()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, dbapi_connection: Any) -> None:
+        with self._cond:
+            was_idle = not self._armed
+            self._armed[threading.get_ident()] = (time.monotonic() + self.seconds, dbapi_connection)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._watch, name="finbuddy-db-deadline", daemon=True)
+                self._thread.start()
+            elif was_idle:
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed.pop(threading.get_ident(), None)
+
+    def fired(self) -> bool:
+        """Whether a wait of the calling thread was cut short (and forget it)."""
+        with self._cond:
+            ident = threading.get_ident()
+            found = ident in self._fired
+            self._fired.discard(ident)
+            return found
+
+    def _watch(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for ident, (deadline, connection) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[ident]
+                        self._fired.add(ident)
+                        _shut_down(connection)
+                pending = [deadline for deadline, _ in self._armed.values()]
+                self._cond.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+
+
+def _shut_down(dbapi_connection: Any) -> None:
+    """Make every wait on this psycopg connection's socket return at once (the connection is lost)."""
+    import socket
+
+    try:
+        fd = dbapi_connection.fileno()
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:  # already closed: nothing waits on it
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def _postgresql_connect_args(parsed, timeout: float) -> dict[str, Any]:
+    """libpq settings: server-side statement, lock and idle-in-transaction timeouts (options the URL
+    itself gives win), TCP keepalives and a TCP user timeout."""
+    ms = int(timeout * 1000)
+    limits = f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+    given = parsed.query.get("options")
+    if isinstance(given, tuple):
+        given = " ".join(given)
+    return {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": parsed.query.get("application_name", "finbuddy"),
+        "options": f"{limits} {given}" if given else limits,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((timeout + CLIENT_GRACE_S) * 1000),
+    }
+
+
+def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
+    """Arm the deadline around every wait for the server (see Deadline)."""
+
+    def arm(conn: Connection) -> None:
+        # An invalidated connection (its socket already lost) has nothing left to wait on.
+        if not conn.invalidated and not conn.get_execution_options().get(_NO_DEADLINE_OPTION):
+            deadline.arm(conn.connection.dbapi_connection)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        arm(conn)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        deadline.disarm()
+
+    @event.listens_for(engine, "handle_error")
+    def _error(context):
+        deadline.disarm()
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        arm(conn)  # disarmed by Database._transaction when the block ends
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn):
+        arm(conn)
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_connection, record):
+        record.info["finbuddy_fresh"] = True
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, proxy):
+        # pool_pre_ping's job (a connection the server dropped while pooled is replaced), but
+        # under the deadline; a connection made for this check-out needs no ping.
+        if record.info.pop("finbuddy_fresh", False):
+            return
+        deadline.arm(dbapi_connection)
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise DisconnectionError(str(exc)) from exc
+        finally:
+            deadline.disarm()
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_connection, record, reset_state):
+        deadline.arm(dbapi_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection, record):
+        deadline.disarm()
+
+
+def create_engine(url: str, timeout: float = DEFAULT_TIMEOUT_S, deadline: Deadline | None = None) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -99,11 +308,12 @@ def create_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(
-            parsed,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "finbuddy"},
-            pool_pre_ping=True,
-        )
+        timeout = min(timeout, _MAX_TIMEOUT_S)
+        connect_args = _postgresql_connect_args(parsed, timeout)
+        parsed = parsed.difference_update_query(["options", "application_name"])
+        engine = sa.create_engine(parsed, connect_args=connect_args)
+        _guard_postgresql(engine, deadline or Deadline(timeout + CLIENT_GRACE_S))
+        return engine
     raise StorageError(f"database URL {mask_url(url)!r} is not supported: expected sqlite:/// or postgresql+psycopg://")
 
 
@@ -136,19 +346,31 @@ def describe_db_error(exc: BaseException) -> str:
 class Database:
     """One database (and optionally a read replica for reports), with its schema checked on first use."""
 
-    def __init__(self, url: str, reporting_url: str | None = None, auto_migrate: bool | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        reporting_url: str | None = None,
+        auto_migrate: bool | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.url = url
         self.reporting_url = reporting_url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.auto_migrate = self.is_sqlite if auto_migrate is None else auto_migrate
+        self.timeout = min(timeout, _MAX_TIMEOUT_S)
+        self._deadline = Deadline(self.timeout + CLIENT_GRACE_S)
+        self._warn = warn if warn is not None else log.warning
+        self._replica_down_until = 0.0
         self._engine: Engine | None = None
         self._reporting_engine: Engine | None = None
         self._schema_ok = False
+        self._identity: str | None = None
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine(self.url)
+            self._engine = create_engine(self.url, self.timeout, self._deadline)
         return self._engine
 
     @property
@@ -161,25 +383,44 @@ class Database:
                 engine.dispose()
         self._engine = self._reporting_engine = None
 
-    # --- schema -----------------------------------------------------------------
+    def _error(self, failure: str, exc: DBAPIError, url: str | None = None) -> StorageError:
+        url = url or self.url
+        if self._deadline.fired():
+            return StorageError(
+                f"database {mask_url(url)} did not answer within {self.timeout + CLIENT_GRACE_S:g} s "
+                "(a network partition or a hung server); gave up"
+            )
+        message = _describe_sqlite_file_error(url, exc) if self.is_sqlite else None
+        return StorageError(message or f"{failure} {mask_url(url)}: {describe_db_error(exc)}")
 
-    def current_revision(self) -> str | None:
-        """The Alembic revision recorded in the database, by one query (no Alembic import)."""
+    # --- schema and identity -----------------------------------------------------
+
+    def _schema_state(self) -> tuple[str | None, str | None]:
+        """(Alembic revision, database identity) by one query; no Alembic import. A database older
+        than the identity table costs a second query (and is about to be migrated)."""
+        self._deadline.fired()  # forget an earlier cut-short wait: only this check's counts
         try:
             with self.engine.connect() as conn:
                 try:
-                    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                    row = conn.execute(_SCHEMA_STATE).first()
+                    return (None, None) if row is None else (row[0], row[1])
+                except (OperationalError, ProgrammingError) as exc:
+                    if not _is_missing_table(exc):
+                        raise
+                conn.rollback()
+                try:
+                    return conn.execute(_REVISION).scalar(), None
                 except (OperationalError, ProgrammingError) as exc:
                     if _is_missing_table(exc):
-                        return None
+                        return None, None
                     raise
         except DBAPIError as exc:
-            raise StorageError(f"cannot reach database {mask_url(self.url)}: {describe_db_error(exc)}") from None
+            raise self._error("cannot reach database", exc) from None
 
     def ensure_schema(self) -> None:
         if self._schema_ok:
             return
-        revision = self.current_revision()
+        revision, identity = self._schema_state()
         if revision != HEAD_REVISION:
             from finbuddy.db.migrate import known_revisions
 
@@ -197,20 +438,48 @@ class Database:
             from finbuddy.db.migrate import upgrade
 
             upgrade(self)
+            revision, identity = self._schema_state()
+        if identity is None:
+            identity = self._new_identity()
+        self._identity = identity
         self._schema_ok = True
+
+    def _new_identity(self) -> str:
+        """The migration writes the identity; a database whose row was deleted gets a new one (so it
+        shares no cache entries with what it was before)."""
+        import uuid
+
+        from finbuddy.db.tables import database_identity
+
+        with self.raw_write() as conn:
+            insert = dialect_insert(conn)
+            conn.execute(insert(database_identity).values(id=uuid.uuid4().hex).on_conflict_do_nothing())
+            return conn.execute(sa.select(sa.func.min(database_identity.c.id))).scalar_one()
+
+    @property
+    def identity(self) -> str:
+        """A random id made when this database was created (or migrated to 0005): what the cache is keyed by.
+        Read with the schema check, so it costs no round trip of its own."""
+        self.ensure_schema()
+        assert self._identity is not None
+        return self._identity
 
     # --- transactions -----------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, engine: Engine, write: bool, failure: str) -> Iterator[Connection]:
+    def _transaction(self, engine: Engine, write: bool, failure: str, url: str | None = None) -> Iterator[Connection]:
+        self._deadline.fired()  # forget a cut-short ping whose connection the pool has since replaced
         try:
             with engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(**{_WRITE_OPTION: True})
-                with conn.begin():
-                    yield conn
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    self._deadline.disarm()  # armed by the commit or rollback
         except DBAPIError as exc:
-            raise StorageError(f"{failure} {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+            raise self._error(failure, exc, url) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -221,21 +490,78 @@ class Database:
 
     @contextmanager
     def read(self, reporting: bool = False) -> Iterator[Connection]:
-        """A read-only transaction; `reporting=True` uses the read replica when one is configured."""
+        """A read-only transaction. `reporting=True` reads the replica (`reporting_url`) when it has
+        replayed everything the primary had written when the read began, so a report never misses a
+        write committed before it, the user's own included; a replica that is behind after a short wait
+        (REPLICA_WAIT_S) or unreachable (one warning) leaves the read to the primary."""
         self.ensure_schema()
-        engine = self.engine
-        if reporting and self.reporting_url:
-            if self._reporting_engine is None:
-                self._reporting_engine = create_engine(self.reporting_url)
-            engine = self._reporting_engine
-        with self._transaction(engine, False, "database error on") as conn:
+        with ExitStack() as stack:
+            conn = self._replica_read(stack) if reporting and self.reporting_url else None
+            if conn is None:
+                conn = stack.enter_context(self._transaction(self.engine, False, "database error on"))
             yield conn
 
     @contextmanager
     def raw_write(self) -> Iterator[Connection]:
-        """A write transaction without the schema check (used by migrations themselves)."""
+        """A write transaction without the schema check (used by migrations themselves). On PostgreSQL
+        it has no time limits: a migration may rewrite whole tables, or wait for another process's."""
         with self._transaction(self.engine, True, "cannot migrate database") as conn:
+            if not self.is_sqlite:
+                conn.execution_options(**{_NO_DEADLINE_OPTION: True})
+                conn.execute(_NO_LIMITS)
             yield conn
+
+    # --- the read replica ----------------------------------------------------------
+
+    def _replica_read(self, stack: ExitStack) -> Connection | None:
+        """A transaction on the replica, entered into `stack`, if the replica has caught up; else None."""
+        assert self.reporting_url is not None
+        if time.monotonic() < self._replica_down_until:
+            return None
+        replica_url = self.reporting_url
+        if self.is_sqlite or make_url(replica_url).get_backend_name() != "postgresql":
+            self._replica_unusable("is not a PostgreSQL streaming replica of a PostgreSQL database")
+            return None
+        # The primary's WAL position now covers every transaction committed before this read.
+        with self._transaction(self.engine, False, "database error on") as conn:
+            target = conn.execute(_PRIMARY_LSN).scalar_one()
+        if self._reporting_engine is None:
+            self._reporting_engine = create_engine(replica_url, self.timeout, self._deadline)
+        try:
+            with ExitStack() as attempt:
+                conn = attempt.enter_context(
+                    self._transaction(self._reporting_engine, False, "cannot reach read replica", url=replica_url)
+                )
+                replayed = self._wait_replayed(conn, target)
+                if replayed is None:
+                    self._replica_unusable("is not a streaming standby (it replays no WAL)")
+                    return None
+                if replayed:
+                    stack.push(attempt.pop_all())
+                    return conn
+        except StorageError as exc:
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_S
+            self._warn(f"{exc}; reading from the primary")
+            return None
+        log.info("read replica %s is behind the primary; reading from the primary", mask_url(replica_url))
+        return None
+
+    def _wait_replayed(self, conn: Connection, target: str) -> bool | None:
+        """Whether the replica has replayed up to `target` within REPLICA_WAIT_S (None: not a standby)."""
+        give_up = time.monotonic() + REPLICA_WAIT_S
+        pause = 0.001
+        while True:
+            replayed = conn.execute(_REPLAYED, {"lsn": target}).scalar()
+            if replayed is None or replayed:
+                return replayed
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+    def _replica_unusable(self, why: str) -> None:
+        self._replica_down_until = float("inf")
+        self._warn(f"database.reporting_url {mask_url(self.reporting_url or '')} {why}; reading from the primary")
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:
@@ -243,6 +569,11 @@ def _is_missing_table(exc: DBAPIError) -> bool:
     return "no such table" in text or "does not exist" in text or "undefinedtable" in text
 
 
-def open_database(settings) -> Database:
-    """The Database the settings point at."""
-    return Database(settings.database_url, settings.values.get("database.reporting_url"))
+def open_database(settings, warn: Callable[[str], None] | None = None) -> Database:
+    """The Database the settings point at; `warn` receives non-fatal warnings (a read replica that is down)."""
+    return Database(
+        settings.database_url,
+        settings.values.get("database.reporting_url"),
+        timeout=float(settings.values.get("database.timeout", DEFAULT_TIMEOUT_S)),
+        warn=warn,
+    )

@@ -24,12 +24,6 @@ def alembic_config(connection=None):
     return config
 
 
-def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 def upgrade(database, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade `database` to `revision`; returns (before, after)."""
     import sqlalchemy as sa

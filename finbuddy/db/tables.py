@@ -200,3 +200,14 @@ job_runs = Table(
     Column("last_result", Text, nullable=True),  # JSON summary
     PrimaryKeyConstraint("job"),
 )
+
+# --- database identity (revision 0005) --------------------------------------------
+
+# One row, written by the migration that creates the table: a random id naming this database
+# (not its URL), which keys the cache. Read with the schema check, so it costs no round trip.
+database_identity = Table(
+    "database_identity",
+    metadata,
+    Column("id", String(32), nullable=False),
+    PrimaryKeyConstraint("id"),
+)

@@ -58,7 +58,3 @@ def versions(conn: Connection, name: str) -> tuple[int, int, int] | None:
         sa.select(users.c.id, users.c.data_version, users.c.portfolio_version).where(users.c.name == name)
     ).first()
     return None if row is None else (row[0], row[1], row[2])
-
-
-def list_user_names(conn: Connection) -> list[str]:
-    return list(conn.execute(sa.select(users.c.name).order_by(users.c.id)).scalars())

@@ -166,7 +166,7 @@ def list_records(
     if start and end and start > end:
         raise ValidationError(f"--from {start.isoformat()} is after --to {end.isoformat()}: expected from <= to")
     wanted = normalize_category(category) if category is not None else None
-    with ctx.db.read() as conn:
+    with ctx.db.read(reporting=True) as conn:
         user_id = find_user_id(conn, ctx.user)
         if user_id is None:
             return RecordPage([], 0)
