@@ -273,6 +273,7 @@ BOUNDS = [
     ("FINBUDDY_CACHE_SUMMARY_TTL", "315360000", "99999999999999999999", "must be at most 315360000 (10 years)"),
     ("FINBUDDY_CACHE_AI_TTL", "315360000", "315360001", "must be at most 315360000 (10 years)"),
     ("FINBUDDY_DAEMON_WORKERS", "64", "65", "must be at most 64"),
+    ("FINBUDDY_DATABASE_TIMEOUT", "3600", "1e300", "must be at most 3600 seconds"),
 ]
 
 
@@ -783,7 +784,7 @@ def test_config_show_json_gives_each_effective_value_and_where_it_came_from(cli,
             {"effective_provider"} if section == "ai" else set()
         )
         assert set(shown[section]) == expected, section
-    assert shown["database"] == {"url": SHOWN_URL, "reporting_url": None}
+    assert shown["database"] == {"url": SHOWN_URL, "reporting_url": None, "timeout": 30.0}
     assert shown["cache"] == {
         "dir": str(finbuddy_env / "cache"),
         "url": None,

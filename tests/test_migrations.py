@@ -261,6 +261,7 @@ def test_upgrade_to_portfolio_history_keeps_holdings_costs_and_prices(empty_url,
     assert count_rows(empty_url, "prices") == 3
 
 
+@BACKENDS
 def test_upgrade_gives_an_existing_database_an_identity_of_its_own(empty_url, tmp_path):
     db = Database(empty_url, auto_migrate=False)
     try:
