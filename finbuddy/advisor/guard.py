@@ -99,7 +99,7 @@ def quota_status(ctx: Context, user: str | None = None) -> QuotaStatus:
 def sweep_stale_reservations(ctx: Context) -> int:
     """Refund reservations left 'reserved' by a killed process: only those older than the longest a
     call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept."""
-    from finbuddy.db.advisor import refund_call, stale_reservations
+    from finbuddy.db.ai_usage import refund_call, stale_reservations
 
     now = ctx.now()
     cutoff = now - dt.timedelta(seconds=longest_call_seconds(ctx.settings) + SWEEP_MARGIN_S)
@@ -257,7 +257,7 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
     """One write transaction: take one of the user's calls (asks only; `INSERT … ON CONFLICT DO UPDATE
     … WHERE used < limit RETURNING used`), one of the global limit (same statement shape), and write
     the 'reserved' ledger row. Any refusal rolls all of it back."""
-    from finbuddy.db.advisor import RESERVED, insert_call, take_global_quota, take_user_quota, user_quota_used
+    from finbuddy.db.ai_usage import RESERVED, insert_call, take_global_quota, take_user_quota, user_quota_used
     from finbuddy.db.users import ensure_user, versions
 
     settings = ctx.settings
@@ -297,7 +297,7 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
 
 
 def _refund(ctx: Context, call_id: str, reason: str) -> None:
-    from finbuddy.db.advisor import refund_call
+    from finbuddy.db.ai_usage import refund_call
     from finbuddy.db.users import find_user_id
 
     try:
@@ -310,7 +310,7 @@ def _refund(ctx: Context, call_id: str, reason: str) -> None:
 
 
 def _finish(ctx: Context, call_id: str, completion, cost: int, latency_ms: int) -> None:
-    from finbuddy.db.advisor import finish_call
+    from finbuddy.db.ai_usage import finish_call
     from finbuddy.db.users import find_user_id
 
     with ctx.db.write() as conn:
@@ -328,7 +328,7 @@ def _finish(ctx: Context, call_id: str, completion, cost: int, latency_ms: int) 
 
 
 def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> QuotaStatus:
-    from finbuddy.db.advisor import CACHE_HIT, global_used, insert_call, user_quota_used
+    from finbuddy.db.ai_usage import CACHE_HIT, global_used, insert_call, user_quota_used
     from finbuddy.db.users import ensure_user
 
     day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()

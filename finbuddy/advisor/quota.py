@@ -79,7 +79,7 @@ def build_status(ctx: Context, user: str, used: int, global_used: int) -> QuotaS
 
 def read_status(ctx: Context, user: str) -> QuotaStatus:
     """The user's quota for today, read in one transaction."""
-    from finbuddy.db.advisor import global_used, user_quota_used
+    from finbuddy.db.ai_usage import global_used, user_quota_used
     from finbuddy.db.users import find_user_id
 
     with ctx.db.read() as conn:

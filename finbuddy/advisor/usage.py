@@ -72,7 +72,7 @@ def format_usd(micro_usd: int, places: int) -> str:
 def usage_report(ctx: Context, days: int = 7, all_users: bool = False) -> UsageReport:
     """The last `days` days up to today: the user's by their quota day, or (all_users) everyone's by UTC day."""
     from finbuddy.advisor.quota import global_day, quota_day
-    from finbuddy.db.advisor import usage_by_day
+    from finbuddy.db.ai_usage import usage_by_day
     from finbuddy.db.users import find_user_id
 
     if not 1 <= days <= MAX_DAYS:

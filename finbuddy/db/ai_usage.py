@@ -1,4 +1,4 @@
-"""Advisor queries: atomic quota reservations, refunds, the usage ledger and its daily aggregates."""
+"""The AI usage data: per-user and global daily call counters (atomic reservations, refunds) and the ledger of calls."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from finbuddy.db.engine import dialect_insert
-from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota, users
+from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota
 
 RESERVED, SUCCEEDED, REFUNDED, CACHE_HIT = "reserved", "succeeded", "refunded", "cache_hit"
 
@@ -178,10 +178,3 @@ def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | 
     if user_id is not None:
         stmt = stmt.where(ai_calls.c.user_id == user_id)
     return [UsageRow(row[0], *(int(value or 0) for value in row[1:])) for row in conn.execute(stmt)]
-
-
-def user_names(conn: Connection, user_ids: list[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(user_ids)))
-    return {row[0]: row[1] for row in rows}
