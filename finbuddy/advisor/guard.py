@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.advisor.prompt import (
     INSIGHT_QUESTION,
     PROMPT_VERSION,
@@ -19,7 +20,6 @@ from finbuddy.advisor.prompt import (
     validate_question,
 )
 from finbuddy.advisor.providers import (
-    OfflineProvider,
     OpenAIProvider,
     ProviderFailure,
     longest_call_seconds,

@@ -1,4 +1,4 @@
-"""AI providers: OpenAI-compatible chat completions through the official SDK, and offline deterministic rules."""
+"""The OpenAI-compatible provider (chat completions through the official SDK), and the choice of provider."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
 
-OFFLINE_MODEL = "offline-rules"
 MAX_ANSWER_TOKENS = 700
-NO_LLM_NOTICE = "No LLM was used: this answer comes from finbuddy's built-in rules applied to your own figures."
 
 
 @dataclass(frozen=True)
@@ -175,21 +174,6 @@ def _scrub(text: str, secret: str | None) -> str:
         if len(secret) > 8:
             text = text.replace(secret[-8:], "****")
     return " ".join(text.split())
-
-
-# --- offline ----------------------------------------------------------------------------
-
-
-class OfflineProvider:
-    """Deterministic answers from the user's figures: no network, no quota, and it says so."""
-
-    name = "offline"
-    model = OFFLINE_MODEL
-
-    def answer(self, figures: dict[str, Any], question: str | None) -> str:
-        from finbuddy.advisor.offline import offline_answer
-
-        return offline_answer(figures, question)
 
 
 def provider_for(settings: Settings) -> OpenAIProvider | OfflineProvider:
