@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 
 import pytest
@@ -16,12 +17,14 @@ import sqlalchemy as sa
 from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import (
     TEST_API_KEY,
+    Reply,
     bad_key,
     insufficient_quota,
     ok,
     rate_limited,
     server_error,
     slow,
+    trickle,
 )
 
 openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
@@ -219,19 +222,78 @@ def test_rate_limit_then_success(cli, backend, openai_server):
     assert openai_server.count == 2
 
 
+def _provider_failure(**env: str):
+    """Call the OpenAI provider in-process with these settings; return (settings, the ProviderFailure)."""
+    from finbuddy.advisor.prompt import build_messages
+    from finbuddy.advisor.providers import OpenAIProvider, ProviderFailure
+    from finbuddy.config import load_settings
+
+    settings = load_settings(env={**dict(os.environ), **env})
+    with pytest.raises(ProviderFailure) as failure:
+        OpenAIProvider(settings).complete(build_messages({}, "Can I afford it?"))
+    return settings, failure.value
+
+
 def test_slow_server_fails_within_the_timeout_budget(cli, openai_server, monkeypatch):
+    from finbuddy.advisor import longest_call_seconds
+
     monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "0.5")
     monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "1")
-    openai_server.always(slow(10))
+    openai_server.always(slow(60))
     started = time.monotonic()
-    result = cli("ask", "Can I afford it?")
-    elapsed = time.monotonic() - started
-    assert result.exit_code == 1
-    assert "did not answer within 0.5 s" in result.stderr
-    # 2 attempts × 0.5 s + the SDK's backoff (≤ 0.5 s) + slack; far below the server's 10 s
-    assert elapsed < 4.0
+    settings, failure = _provider_failure()
+    # What the code decided: two attempts of 0.5 s each, both cut at their deadline, inside a call deadline
+    # of 2 × 0.5 s + the SDK's 0.5 s backoff + 1 s for the SDK's own work.
+    budget = failure.budget
+    assert budget.total_s == longest_call_seconds(settings) == 2.5
+    assert [(a.timeout_s, a.cut) for a in budget.attempts] == [(0.5, True), (0.5, True)]
     assert openai_server.count == 2
+    assert "did not answer within 0.5 s (after 2 attempts)" in failure.reason
+    assert time.monotonic() - started < 30  # a safety net only: the server holds each answer for 60 s
+
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1
+    assert "did not answer within 0.5 s (after 2 attempts)" in result.stderr
+    assert openai_server.count == 4
     assert quota_json(cli)["used"] == 0
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers-and-body"])
+def test_trickling_server_is_cut_at_each_attempts_deadline(cli, openai_server, monkeypatch, db_url, headers):
+    """One byte every 0.2 s never trips a read timeout; each attempt is still cut at ai.timeout as a total."""
+    from finbuddy.advisor import longest_call_seconds
+
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "1")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "1")
+    openai_server.always(trickle(0.2, headers=headers))  # a whole answer would take about 90 s
+    started = time.monotonic()
+    settings, failure = _provider_failure()
+    budget = failure.budget
+    assert budget.total_s == longest_call_seconds(settings) == 3.5
+    assert [(a.timeout_s, a.cut) for a in budget.attempts] == [(1.0, True), (1.0, True)]
+    assert "did not answer within 1 s (after 2 attempts)" in failure.reason
+    assert [d.complete for d in openai_server.deliveries] == [False, False]
+
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1 and "did not answer within 1 s" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert time.monotonic() - started < 60  # a safety net only: without the deadline this takes minutes
+    assert quota_json(cli)["used"] == 0
+    [row] = ledger(db_url)
+    assert row["status"] == "refunded" and "did not answer within 1 s" in row["error"]
+
+
+def test_retry_after_longer_than_the_call_deadline_is_not_waited_for(openai_server, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "1")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "2")
+    # The SDK honours a server-directed wait up to 120 s; the call's deadline here is 3 × 1 s + 1.5 s + 1 s.
+    openai_server.always(
+        Reply(429, error={"message": "slow down", "code": "rate_limit_exceeded"}, headers={"retry-after": "100"})
+    )
+    _, failure = _provider_failure()
+    assert failure.budget.total_s == 5.5
+    assert len(failure.budget.attempts) == 1 and openai_server.count == 1
+    assert "rate limiting requests (HTTP 429, after 1 attempt)" in failure.reason
 
 
 def test_insufficient_quota_fails_at_once_with_a_billing_message(cli, backend, openai_server):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from finbuddy.advisor.deadline import CallBudget, call_budget, current_budget, total_seconds
 from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
 
@@ -19,26 +22,23 @@ class Completion:
     model: str
     tokens_in: int
     tokens_out: int
+    budget: CallBudget | None = field(default=None, compare=False, repr=False)
 
 
 class ProviderFailure(Exception):
-    """The provider could not answer; `reason` is one line for people, with no secret in it."""
+    """The provider could not answer; `reason` is one line for people, with no secret in it.
+    `budget` is what was decided for the call (its deadlines, the attempts made)."""
 
-    def __init__(self, reason: str, billing: bool = False) -> None:
+    def __init__(self, reason: str, budget: CallBudget | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.billing = billing
-
-
-def attempts(settings: Settings) -> int:
-    return 1 + int(settings["ai.max_retries"])
+        self.budget = budget
 
 
 def longest_call_seconds(settings: Settings) -> float:
-    """The longest one provider call can take: every attempt timing out, plus the SDK's waits between
-    attempts (server-directed Retry-After is honoured up to 120 s), so a live call is never taken for dead."""
-    retries = int(settings["ai.max_retries"])
-    return float(settings["ai.timeout"]) * (retries + 1) + 120.0 * retries
+    """The longest one provider call can take (its enforced deadline): every attempt cut at ai.timeout, plus the
+    SDK's waits between attempts. A reservation younger than this may belong to a live call."""
+    return total_seconds(float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
 
 
 # --- OpenAI -----------------------------------------------------------------------------
@@ -47,9 +47,16 @@ _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _mark_billing_errors_final(response) -> None:
-    """An httpx2 response hook: a 429 whose code is insufficient_quota is a billing problem that no
-    retry can fix, so tell the SDK (through its own x-should-retry header) not to retry it."""
+def _decide_retry(response) -> None:
+    """An httpx2 response hook that tells the SDK (through its own x-should-retry header) not to retry an error
+    no retry can fix (a 429 insufficient_quota is a billing problem), nor one whose wait (Retry-After, or the
+    SDK's backoff) would leave no time for another attempt before the call's deadline."""
+    if response.status_code < 400:
+        return
+    budget = current_budget()
+    if budget is not None and not budget.fits_retry(_retry_after_seconds(response.headers)):
+        response.headers["x-should-retry"] = "false"
+        return
     if response.status_code != 429:
         return
     try:
@@ -62,15 +69,41 @@ def _mark_billing_errors_final(response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
+def _retry_after_seconds(headers) -> float | None:
+    """The wait a server asks for, as the SDK reads it (retry-after-ms, then Retry-After seconds or date);
+    None when it names none the SDK would honour (then the SDK's own backoff applies)."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            wait = float(value) / divisor
+        except ValueError:
+            continue
+        return wait if 0 < wait <= 120 else None
+    value = headers.get("retry-after")
+    if value:
+        try:
+            wait = email.utils.mktime_tz(email.utils.parsedate_tz(value)) - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return wait if 0 < wait <= 120 else None
+    return None
+
+
 def _client(settings: Settings):
     """One SDK client per (endpoint, key, timeout, retries), reused across calls (the daemon's batch)."""
     import openai
+
+    from finbuddy.advisor.deadline import deadline_transport
 
     key = (settings.base_url(), settings.api_key(), float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            http_client = openai.DefaultHttpx2Client(event_hooks={"response": [_mark_billing_errors_final]})
+            http_client = openai.DefaultHttpx2Client(
+                transport=deadline_transport(), event_hooks={"response": [_decide_retry]}
+            )
             client = openai.OpenAI(
                 api_key=key[1],
                 base_url=key[0],
@@ -98,33 +131,31 @@ class OpenAIProvider:
         api_key = self.settings.api_key()
         if not api_key:
             raise ProviderFailure("no API key: set OPENAI_API_KEY (or [ai] api_key), or use ai.provider = offline")
-        try:
-            response = _client(self.settings).chat.completions.create(
-                model=self.model,
-                messages=messages,
-                max_tokens=MAX_ANSWER_TOKENS,
-                temperature=0.2,
-            )
-        except openai.OpenAIError as exc:
-            raise ProviderFailure(_scrub(describe_failure(exc, self.settings), api_key), _is_billing(exc)) from None
+        client = _client(self.settings)
+        with call_budget(float(self.settings["ai.timeout"]), longest_call_seconds(self.settings)) as budget:
+            try:
+                response = client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    max_tokens=MAX_ANSWER_TOKENS,
+                    temperature=0.2,
+                )
+            except openai.OpenAIError as exc:
+                reason = describe_failure(exc, self.settings, len(budget.attempts))
+                raise ProviderFailure(_scrub(reason, api_key), budget) from None
         text = ""
         if response.choices:
             text = (response.choices[0].message.content or "").strip()
         if not text:
-            raise ProviderFailure("the AI provider returned an empty answer")
+            raise ProviderFailure("the AI provider returned an empty answer", budget)
         usage = response.usage
         return Completion(
             text=text,
             model=response.model or self.model,
             tokens_in=int(usage.prompt_tokens) if usage else 0,
             tokens_out=int(usage.completion_tokens) if usage else 0,
+            budget=budget,
         )
-
-
-def _is_billing(exc: Exception) -> bool:
-    import openai
-
-    return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota"
 
 
 def _error_code(exc: Exception) -> str | None:
@@ -137,11 +168,10 @@ def _error_code(exc: Exception) -> str | None:
     return None
 
 
-def describe_failure(exc: Exception, settings: Settings) -> str:
-    """One line saying why the provider failed, and what to do about it."""
+def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
+    """One line saying why the provider failed after `tries` attempts, and what to do about it."""
     import openai
 
-    tries = attempts(settings)
     tried = f"after {tries} attempt{'s' if tries != 1 else ''}"
     where = settings.base_url() or "https://api.openai.com/v1"
     if isinstance(exc, openai.APITimeoutError):
