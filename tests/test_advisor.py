@@ -19,6 +19,7 @@ from tests.fakes.openai_server import (
     TEST_API_KEY,
     Reply,
     bad_key,
+    html_page,
     insufficient_quota,
     ok,
     rate_limited,
@@ -294,6 +295,46 @@ def test_retry_after_longer_than_the_call_deadline_is_not_waited_for(openai_serv
     assert failure.budget.total_s == 5.5
     assert len(failure.budget.attempts) == 1 and openai_server.count == 1
     assert "rate limiting requests (HTTP 429, after 1 attempt)" in failure.reason
+
+
+@pytest.mark.parametrize(
+    "reply, says",
+    [
+        (html_page(), "an HTML page instead of JSON"),
+        (Reply(200, body="<html><body>502 Bad Gateway</body></html>"), "its body is not JSON"),
+        (Reply(200, usage={"prompt_tokens": "lots", "completion_tokens": 12}), "usage.prompt_tokens is 'lots'"),
+        (Reply(200, usage={"prompt_tokens": 1.5, "completion_tokens": 12}), "usage.prompt_tokens is 1.5"),
+        (Reply(200, usage=[1, 2]), "usage is list"),
+        (Reply(200, body={"id": "chatcmpl-1", "object": "chat.completion", "model": "x"}), "no list of choices"),
+        (Reply(200, body={"choices": "none"}), "no list of choices"),
+        (Reply(200, body={"choices": [{"message": {"content": 42}}]}), "the message content is int"),
+        (Reply(200, body="null"), "no list of choices"),
+    ],
+    ids=[
+        "html",
+        "html-as-json",
+        "tokens-words",
+        "tokens-fraction",
+        "usage-list",
+        "no-choices",
+        "choices-text",
+        "content-number",
+        "null",
+    ],
+)
+def test_garbage_answer_is_one_clear_line_exit_1_and_refunded(cli, openai_server, db_url, reply, says):
+    openai_server.always(reply)
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+    assert says in result.stderr and "not a chat completion" in result.stderr
+    assert "OPENAI_BASE_URL" in result.stderr  # what to check
+    assert openai_server.count == 1  # a malformed answer is not retried
+    assert quota_json(cli)["used"] == 0
+    [row] = ledger(db_url)
+    assert row["status"] == "refunded" and says in row["error"]
+    as_json = cli("ask", "Can I afford it?", "--json")
+    assert as_json.exit_code == 1 and as_json.json["error"]["type"] == "advisor_unavailable"
 
 
 def test_insufficient_quota_fails_at_once_with_a_billing_message(cli, backend, openai_server):

@@ -143,19 +143,76 @@ class OpenAIProvider:
             except openai.OpenAIError as exc:
                 reason = describe_failure(exc, self.settings, len(budget.attempts))
                 raise ProviderFailure(_scrub(reason, api_key), budget) from None
-        text = ""
-        if response.choices:
-            text = (response.choices[0].message.content or "").strip()
+            except json.JSONDecodeError:
+                raise ProviderFailure(self._malformed("its body is not JSON"), budget) from None
+        try:
+            text, model, tokens_in, tokens_out = _read_completion(response)
+        except MalformedAnswer as why:
+            raise ProviderFailure(_scrub(self._malformed(str(why)), api_key), budget) from None
         if not text:
             raise ProviderFailure("the AI provider returned an empty answer", budget)
-        usage = response.usage
         return Completion(
             text=text,
-            model=response.model or self.model,
-            tokens_in=int(usage.prompt_tokens) if usage else 0,
-            tokens_out=int(usage.completion_tokens) if usage else 0,
+            model=model or self.model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
             budget=budget,
         )
+
+    def _malformed(self, why: str) -> str:
+        where = self.settings.base_url() or "https://api.openai.com/v1"
+        return (
+            f"the AI provider at {where} sent an answer that is not a chat completion ({why}): "
+            "check that ai.base_url / OPENAI_BASE_URL points at an OpenAI-compatible API"
+        )
+
+
+class MalformedAnswer(Exception):
+    """A provider's answer without the shape of a chat completion; the message says what is wrong."""
+
+
+def _read_completion(response: Any) -> tuple[str, str | None, int, int]:
+    """(text, model, tokens in, tokens out) from the SDK's ChatCompletion, checked field by field: the SDK does
+    not validate answers, and an OpenAI-compatible server may send anything (an HTML page, tokens as words)."""
+    if isinstance(response, str):
+        kind = "an HTML page" if response.lstrip()[:1] == "<" else "text"
+        raise MalformedAnswer(f"{kind} instead of JSON")
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        raise MalformedAnswer("no list of choices")
+    text = ""
+    if choices:
+        message = getattr(choices[0], "message", None)
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise MalformedAnswer(f"the message content is {type(content).__name__}, not text")
+        text = (content or "").strip()
+    model = getattr(response, "model", None)
+    usage = getattr(response, "usage", None)
+    if usage is None:  # some local servers send none
+        return text, model if isinstance(model, str) else None, 0, 0
+    if isinstance(usage, (list, tuple, str, int, float)):
+        raise MalformedAnswer(f"usage is {type(usage).__name__}, not an object")
+    return (
+        text,
+        model if isinstance(model, str) else None,
+        _token_count(usage, "prompt_tokens"),
+        _token_count(usage, "completion_tokens"),
+    )
+
+
+def _token_count(usage: Any, name: str) -> int:
+    value = getattr(usage, name, None) if not isinstance(usage, dict) else usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        shown = repr(value)[:40]
+        raise MalformedAnswer(f"usage.{name} is {shown}, not a count of tokens")
+    return value
 
 
 def _error_code(exc: Exception) -> str | None:
