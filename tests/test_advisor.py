@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
 
 import pytest
@@ -19,6 +20,7 @@ from tests.fakes.openai_server import (
     TEST_API_KEY,
     Reply,
     bad_key,
+    forbidden,
     html_page,
     insufficient_quota,
     ok,
@@ -344,6 +346,41 @@ def test_insufficient_quota_fails_at_once_with_a_billing_message(cli, backend, o
     assert openai_server.count == 1  # no retries
     assert "insufficient_quota" in result.stderr and "billing" in result.stderr
     assert quota_json(cli)["used"] == 0
+
+
+@pytest.mark.parametrize(
+    "reply, says",
+    [
+        (insufficient_quota(), "has run out of credit (429 insufficient_quota): check the plan and billing"),
+        (Reply(402, error={"message": "Insufficient credits", "code": 402}), "wants payment for this API key"),
+        (bad_key(TEST_API_KEY), "rejected the API key (HTTP 401): check OPENAI_API_KEY"),
+        (forbidden(), "refused this API key access (HTTP 403: Country, region, or territory not supported)"),
+    ],
+    ids=["insufficient-quota", "payment-required", "bad-key", "forbidden"],
+)
+def test_billing_or_auth_refusal_raises_advisor_account_error(cli, openai_server, reply, says):
+    """A batch can stop at the first of these: no retry, and no call for another user, can succeed."""
+    from finbuddy.advisor import ask, generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.errors import AdvisorAccountError
+
+    openai_server.always(reply)
+    cli("--user", "bob", "add", "5", "coffee")
+    ctx = Context(load_settings())
+    try:
+        with pytest.raises(AdvisorAccountError, match=re.escape(says)):
+            ask(ctx, "Can I afford it?")
+        with pytest.raises(AdvisorAccountError, match=re.escape(says)):
+            generate_insight(ctx, "bob")
+    finally:
+        ctx.close()
+    assert openai_server.count == 2  # one request each: not retried
+    quota = quota_json(cli)
+    assert (quota["used"], quota["global"]["used"]) == (0, 0)  # both reservations refunded
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert says in result.stderr and TEST_API_KEY[-8:] not in result.stderr
 
 
 def test_unreachable_provider_exits_1(cli, openai_server, monkeypatch):

@@ -35,7 +35,7 @@ from finbuddy.advisor.quota import (
     user_limit_message,
 )
 from finbuddy.context import Context
-from finbuddy.errors import AdvisorUnavailable, QuotaExceeded, StorageError
+from finbuddy.errors import AdvisorAccountError, AdvisorUnavailable, QuotaExceeded, StorageError
 
 log = logging.getLogger("finbuddy.advisor")
 
@@ -204,7 +204,10 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         completion = provider.complete(messages)
     except ProviderFailure as failure:
         _refund(ctx, call_id, failure.reason)
-        raise AdvisorUnavailable(f"AI advisor unavailable: {failure.reason} (not counted against your quota)") from None
+        message = f"AI advisor unavailable: {failure.reason} (not counted against your quota)"
+        if failure.account is not None:
+            raise AdvisorAccountError(message) from None
+        raise AdvisorUnavailable(message) from None
     except BaseException:
         _refund(ctx, call_id, "interrupted")
         raise

@@ -27,12 +27,14 @@ class Completion:
 
 class ProviderFailure(Exception):
     """The provider could not answer; `reason` is one line for people, with no secret in it.
-    `budget` is what was decided for the call (its deadlines, the attempts made)."""
+    `budget` is what was decided for the call (its deadlines, the attempts made); `account` is "billing" or
+    "auth" when the provider refused the account itself (no retry, and no call for another user, can help)."""
 
-    def __init__(self, reason: str, budget: CallBudget | None = None) -> None:
+    def __init__(self, reason: str, budget: CallBudget | None = None, account: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.budget = budget
+        self.account = account
 
 
 def longest_call_seconds(settings: Settings) -> float:
@@ -142,7 +144,7 @@ class OpenAIProvider:
                 )
             except openai.OpenAIError as exc:
                 reason = describe_failure(exc, self.settings, len(budget.attempts))
-                raise ProviderFailure(_scrub(reason, api_key), budget) from None
+                raise ProviderFailure(_scrub(reason, api_key), budget, account_problem(exc)) from None
             except json.JSONDecodeError:
                 raise ProviderFailure(self._malformed("its body is not JSON"), budget) from None
         try:
@@ -215,6 +217,29 @@ def _token_count(usage: Any, name: str) -> int:
     return value
 
 
+def account_problem(exc: Exception) -> str | None:
+    """ "billing" for a refusal over money (429 insufficient_quota, 402), "auth" for one over the key or its
+    access (401, 403), else None."""
+    import openai
+
+    if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
+        return "billing"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
+        return "billing"
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return "auth"
+    return None
+
+
+def _error_message(exc: Exception) -> str:
+    """The provider's own words for an error (its body's message), on one line and short."""
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = str(getattr(exc, "message", "") or "")
+    return " ".join(message.split())[:160]
+
+
 def _error_code(exc: Exception) -> str | None:
     code = getattr(exc, "code", None)
     if code:
@@ -242,8 +267,18 @@ def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
                 "check the plan and billing at https://platform.openai.com/settings/organization/billing"
             )
         return f"the AI provider is rate limiting requests (HTTP 429, {tried}); try again later"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
+        return (
+            f"the AI provider at {where} wants payment for this API key (HTTP 402): "
+            "check the account's credit and billing"
+        )
     if isinstance(exc, openai.AuthenticationError):
         return "the AI provider rejected the API key (HTTP 401): check OPENAI_API_KEY"
+    if isinstance(exc, openai.PermissionDeniedError):
+        return (
+            f"the AI provider refused this API key access (HTTP 403: {_error_message(exc)}): "
+            "check the key's project, permissions and region"
+        )
     if isinstance(exc, openai.NotFoundError):
         return f"the AI provider does not know model {settings['ai.model']!r} or endpoint {where} (HTTP 404)"
     if isinstance(exc, openai.APIStatusError):
