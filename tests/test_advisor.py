@@ -391,6 +391,70 @@ def test_unreachable_provider_exits_1(cli, openai_server, monkeypatch):
     assert quota_json(cli)["used"] == 0
 
 
+# --- what the provider reports, and a ledger that cannot take it ----------------------------
+
+
+def test_absurd_usage_and_model_name_are_clamped_and_the_answer_kept(cli, backend, openai_server, db_url):
+    long_model = "gpt-4o-mini-" + "x" * 300
+    openai_server.always(Reply(200, usage={"prompt_tokens": 10**20, "completion_tokens": 10**12}, model=long_model))
+    cli("add", "5", "coffee")
+    result = ask_json(cli, "Can I afford it?")
+    assert result.exit_code == 0, result.stderr
+    data = result.json
+    assert data["answer"].startswith("Fake advice") and data["model"] == long_model[:64]
+    biggest = 2**31 - 1  # ai_calls.tokens_* are 32-bit integers
+    assert (data["usage"]["tokens_in"], data["usage"]["tokens_out"]) == (biggest, biggest)
+    [row] = ledger(db_url)
+    assert row["status"] == "succeeded" and (row["tokens_in"], row["tokens_out"]) == (biggest, biggest)
+    # priced as gpt-4o-mini (the longest configured prefix): 0.15 + 0.60 USD per million tokens
+    assert row["cost_micro_usd"] == round(biggest * 0.75) == 1_610_612_735
+    assert _rows(db_url, "SELECT model FROM ai_calls") == [{"model": long_model[:64]}]
+    # the daily insight stores the model too (insights.model is 64 characters)
+    assert cli("daemon", "run-once", "--json").exit_code == 0
+    insight = cli("insights", "--json")
+    assert insight.exit_code == 0, insight.stderr
+    assert insight.json["model"] == long_model[:64]
+
+
+def _rename_table(url: str, old: str, new: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+    finally:
+        engine.dispose()
+
+
+def test_answer_is_shown_and_its_usage_recorded_later_when_the_ledger_write_fails(
+    cli, backend, openai_server, db_url, finbuddy_env
+):
+    cli("add", "5", "coffee")
+    # While the provider answers, the ledger table goes away: the write after the call fails, as it does when
+    # another process holds the SQLite lock past the busy timeout or the database drops out.
+    openai_server.always(Reply(200, on_request=lambda number: _rename_table(db_url, "ai_calls", "ai_calls_away")))
+    result = ask_json(cli, "Can I afford it?")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["answer"].startswith("Fake advice") and result.json["cached"] is False
+    assert result.stderr.count("\n") == 1
+    assert "warning: the usage ledger could not record this AI call now" in result.stderr
+    kept = list((finbuddy_env / "data" / "pending-ai-usage").glob("*.json"))
+    assert len(kept) == 1 and oct(kept[0].stat().st_mode & 0o777) == "0o600"
+
+    # A cached answer is still served (and said not to be counted) while the ledger is away.
+    again = ask_json(cli, "Can I afford it?")
+    assert again.exit_code == 0 and again.json["cached"] is True
+    assert "could not be counted" in again.stderr
+
+    _rename_table(db_url, "ai_calls_away", "ai_calls")
+    quota = quota_json(cli)  # the next start records the kept usage
+    assert (quota["used"], quota["global"]["used"]) == (1, 1)
+    [row] = ledger(db_url)
+    assert row["status"] == "succeeded" and row["tokens_in"] > 0 and row["cost_micro_usd"] > 0
+    assert not list((finbuddy_env / "data" / "pending-ai-usage").glob("*.json"))
+    assert quota_json(cli)["used"] == 1  # recorded once
+    assert openai_server.count == 1
+
+
 # --- reservations left by killed processes ---------------------------------------------------
 
 

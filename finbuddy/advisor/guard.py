@@ -20,8 +20,10 @@ from finbuddy.advisor.prompt import (
     validate_question,
 )
 from finbuddy.advisor.providers import (
+    Completion,
     OpenAIProvider,
     ProviderFailure,
+    clean_model_name,
     longest_call_seconds,
     provider_for,
 )
@@ -42,6 +44,7 @@ log = logging.getLogger("finbuddy.advisor")
 # Added to the longest a call can take before a 'reserved' row counts as left by a dead process:
 # covers process start-up, the database round trips and clock skew between hosts.
 SWEEP_MARGIN_S = 60.0
+MAX_COST_MICRO_USD = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Answer:
     cost_micro_usd: int
     quota: QuotaStatus
     figures: dict[str, Any] = field(repr=False)
+    # Something the person should know about this answer (e.g. its usage is not in the ledger yet); talk, not data.
+    notice: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """SPEC.md's ask shape (plus usage figures)."""
@@ -99,8 +104,11 @@ def quota_status(ctx: Context, user: str | None = None) -> QuotaStatus:
 def sweep_stale_reservations(ctx: Context) -> int:
     """Refund reservations left 'reserved' by a killed process: only those older than the longest a
     call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept."""
+    from finbuddy.advisor.pending import record_kept
     from finbuddy.db.ai_usage import refund_call, stale_reservations
 
+    # First the calls that succeeded but could not be written then: their reservations are not stale.
+    record_kept(ctx)
     now = ctx.now()
     cutoff = now - dt.timedelta(seconds=longest_call_seconds(ctx.settings) + SWEEP_MARGIN_S)
     with ctx.db.read() as conn:
@@ -133,7 +141,10 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     settings = ctx.settings
     provider = provider_for(settings)
     shown_question = question if question is not None else INSIGHT_QUESTION
-    sweep_stale_reservations(ctx)
+    try:
+        sweep_stale_reservations(ctx)
+    except StorageError as exc:  # housekeeping: it must not cost a cached answer, and the next start sweeps
+        log.info("could not sweep stale AI reservations now (%s)", exc)
 
     if isinstance(provider, OfflineProvider):
         figures = financial_picture(ctx)
@@ -173,19 +184,20 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     if not fresh:
         hit = ctx.cache.get("ai", ctx.user, generation, *key_parts)
         if hit is not None and isinstance(hit.value, dict) and isinstance(hit.value.get("text"), str):
-            status = _record_cache_hit(ctx, kind, provider.name, model)
+            status, notice = _record_cache_hit(ctx, kind, provider.name, model)
             value = hit.value
             return Answer(
                 question=shown_question,
                 text=value["text"],
                 source=provider.name,
-                model=str(value.get("model") or model),
+                model=clean_model_name(value.get("model")) or model,
                 cached=True,
                 tokens_in=0,
                 tokens_out=0,
                 cost_micro_usd=0,
                 quota=status,
                 figures=value.get("figures") or {},
+                notice=notice,
             )
 
     figures = financial_picture(ctx)
@@ -217,7 +229,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     cost = estimate_cost_micro_usd(
         settings["ai.prices"], completion.model, model, completion.tokens_in, completion.tokens_out
     )
-    _finish(ctx, call_id, completion, cost, latency_ms)
+    notice = _finish(ctx, call_id, completion, cost, latency_ms)
     ctx.cache.put(
         "ai",
         ctx.user,
@@ -243,6 +255,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         cost_micro_usd=cost,
         quota=status,
         figures=figures,
+        notice=notice,
     )
 
 
@@ -312,49 +325,87 @@ def _refund(ctx: Context, call_id: str, reason: str) -> None:
         log.warning("could not refund AI reservation %s now (%s); the next start will", call_id, exc)
 
 
-def _finish(ctx: Context, call_id: str, completion, cost: int, latency_ms: int) -> None:
+def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, latency_ms: int) -> str | None:
+    """reserved → succeeded in the ledger. The call is paid for and its answer will be shown whatever happens
+    here: if the database cannot take the row now, the usage is kept for the next start to record.
+    Returns a notice for the person when that happened."""
+    from finbuddy.advisor.pending import PendingUsage, database_identity, keep
     from finbuddy.db.ai_usage import finish_call
     from finbuddy.db.users import find_user_id
 
-    with ctx.db.write() as conn:
-        finish_call(
-            conn,
-            find_user_id(conn, ctx.user),
-            call_id,
-            tokens_in=completion.tokens_in,
-            tokens_out=completion.tokens_out,
-            cost_micro_usd=cost,
-            latency_ms=latency_ms,
-            model=completion.model,
-            now=ctx.now(),
+    now = ctx.now()
+    try:
+        with ctx.db.write() as conn:
+            finish_call(
+                conn,
+                find_user_id(conn, ctx.user),
+                call_id,
+                tokens_in=completion.tokens_in,
+                tokens_out=completion.tokens_out,
+                cost_micro_usd=cost,
+                latency_ms=latency_ms,
+                model=completion.model,
+                now=now,
+            )
+        return None
+    except StorageError as exc:
+        problem = exc.message
+    usage = PendingUsage(
+        database=database_identity(ctx),
+        user=ctx.user,
+        call_id=call_id,
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        cost_micro_usd=cost,
+        latency_ms=latency_ms,
+        model=completion.model,
+        finished_at=now.isoformat(),
+    )
+    if keep(ctx, usage):
+        # info, not warning: the notice tells the person, and the next start records it
+        log.info(
+            "AI call %s succeeded but the ledger could not take it (%s); kept for the next start", call_id, problem
         )
+        return f"the usage ledger could not record this AI call now ({problem}); the next finbuddy command will"
+    log.warning(
+        "AI call %s succeeded but neither the ledger nor the data directory could take it (%s)", call_id, problem
+    )
+    return f"the usage ledger could not record this AI call ({problem}), and it could not be kept for later"
 
 
-def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> QuotaStatus:
+def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> tuple[QuotaStatus, str | None]:
+    """The cache hit's ledger row, and the quota as it stands. A hit costs nothing, so when the ledger cannot
+    take the row now the answer is served all the same (without the row), with a notice."""
     from finbuddy.db.ai_usage import CACHE_HIT, global_used, insert_call, user_quota_used
     from finbuddy.db.users import ensure_user
 
     day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
-    with ctx.db.write() as conn:
-        user_id = ensure_user(conn, ctx.user, now)
-        insert_call(
-            conn,
-            user_id=user_id,
-            id=uuid.uuid4().hex,
-            kind=kind,
-            day=day,
-            global_day=gday,
-            status=CACHE_HIT,
-            counts_quota=0,
-            provider=provider,
-            model=model[:64],
-            created_at=now,
-            finished_at=now,
-            latency_ms=0,
-        )
-        used = user_quota_used(conn, user_id, day)
-        used_globally = global_used(conn, gday)
-    return build_status(ctx, ctx.user, used, used_globally)
+    try:
+        with ctx.db.write() as conn:
+            user_id = ensure_user(conn, ctx.user, now)
+            insert_call(
+                conn,
+                user_id=user_id,
+                id=uuid.uuid4().hex,
+                kind=kind,
+                day=day,
+                global_day=gday,
+                status=CACHE_HIT,
+                counts_quota=0,
+                provider=provider,
+                model=model[:64],
+                created_at=now,
+                finished_at=now,
+                latency_ms=0,
+            )
+            used = user_quota_used(conn, user_id, day)
+            used_globally = global_used(conn, gday)
+    except StorageError as exc:
+        log.info("could not record a cached AI answer in the usage ledger (%s)", exc)
+        return read_status(
+            ctx, ctx.user
+        ), f"this cached answer could not be counted in `finbuddy usage` ({exc.message})"
+    return build_status(ctx, ctx.user, used, used_globally), None
 
 
 def estimate_cost_micro_usd(
@@ -369,4 +420,6 @@ def estimate_cost_micro_usd(
             entry = prices[max(candidates, key=len)]
     if entry is None:
         return 0
-    return round(tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0)))
+    cost = tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0))
+    # The ledger's column is a signed 64-bit integer; no real call comes near it.
+    return MAX_COST_MICRO_USD if not cost < MAX_COST_MICRO_USD else round(cost)

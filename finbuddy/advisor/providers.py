@@ -14,6 +14,10 @@ from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
 
 MAX_ANSWER_TOKENS = 700
+# What a provider reports is clamped to what the ledger holds (ai_calls.tokens_* are 32-bit integers,
+# ai_calls.model and insights.model 64 characters): an absurd figure must not cost the answer.
+MAX_REPORTED_TOKENS = 2**31 - 1
+MAX_MODEL_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,9 @@ class OpenAIProvider:
             raise ProviderFailure("the AI provider returned an empty answer", budget)
         return Completion(
             text=text,
-            model=model or self.model,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
+            model=clean_model_name(model) or self.model,
+            tokens_in=min(tokens_in, MAX_REPORTED_TOKENS),
+            tokens_out=min(tokens_out, MAX_REPORTED_TOKENS),
             budget=budget,
         )
 
@@ -167,6 +171,14 @@ class OpenAIProvider:
             f"the AI provider at {where} sent an answer that is not a chat completion ({why}): "
             "check that ai.base_url / OPENAI_BASE_URL points at an OpenAI-compatible API"
         )
+
+
+def clean_model_name(value: Any) -> str | None:
+    """A provider-reported model name fit to store and show: printable, at most 64 characters; None if empty."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip()
+    return text[:MAX_MODEL_CHARS] or None
 
 
 class MalformedAnswer(Exception):

@@ -8,7 +8,7 @@ import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
-from finbuddy.cli.output import emit, printable, say
+from finbuddy.cli.output import emit, printable, say, warn
 
 
 def ask(
@@ -22,6 +22,8 @@ def ask(
     from finbuddy.advisor import ask as ask_advisor
 
     answer = ask_advisor(state.current().context, question, fresh=fresh)
+    if answer.notice:
+        warn(printable(answer.notice))
 
     def render() -> None:
         from rich.panel import Panel
