@@ -103,7 +103,11 @@ def quota_status(ctx: Context, user: str | None = None) -> QuotaStatus:
 
 def sweep_stale_reservations(ctx: Context) -> int:
     """Refund reservations left 'reserved' by a killed process: only those older than the longest a
-    call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept."""
+    call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept.
+
+    Each refund is its own short transaction, taking the locks in the order an ask takes them (the user's
+    quota row, then the global one): one transaction holding the global row while it went on to the next
+    user's quota row deadlocked with asks holding that quota row and waiting for the global one."""
     from finbuddy.advisor.pending import record_kept
     from finbuddy.db.ai_usage import refund_call, stale_reservations
 
@@ -113,11 +117,9 @@ def sweep_stale_reservations(ctx: Context) -> int:
     cutoff = now - dt.timedelta(seconds=longest_call_seconds(ctx.settings) + SWEEP_MARGIN_S)
     with ctx.db.read() as conn:
         stale = stale_reservations(conn, cutoff)
-    if not stale:
-        return 0
     refunded = 0
-    with ctx.db.write() as conn:
-        for user_id, call_id in stale:
+    for user_id, call_id in stale:
+        with ctx.db.write() as conn:
             refunded += refund_call(conn, user_id, call_id, "refunded by sweep: the process making the call died", now)
     if refunded:
         log.info("refunded %d stale AI reservation(s)", refunded)

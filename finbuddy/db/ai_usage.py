@@ -117,11 +117,12 @@ def _adjust_counters(conn: Connection, user_id: int | None, row, delta: int) -> 
 
 
 def stale_reservations(conn: Connection, older_than: dt.datetime, limit: int = 1000) -> list[tuple[int, str]]:
-    """(user id, call id) of reservations still 'reserved' that were made before `older_than`."""
+    """(user id, call id) of reservations still 'reserved' that were made before `older_than`, oldest first
+    (in one total order, so concurrent sweeps meet the rows in the same order)."""
     stmt = (
         sa.select(ai_calls.c.user_id, ai_calls.c.id)
         .where(ai_calls.c.status == RESERVED, ai_calls.c.created_at < older_than)
-        .order_by(ai_calls.c.created_at)
+        .order_by(ai_calls.c.created_at, ai_calls.c.user_id, ai_calls.c.id)
         .limit(limit)
     )
     return [(row[0], row[1]) for row in conn.execute(stmt)]
