@@ -59,8 +59,6 @@ class Answer:
     cost_micro_usd: int
     quota: QuotaStatus
     figures: dict[str, Any] = field(repr=False)
-    # Something the person should know about this answer (e.g. its usage is not in the ledger yet); talk, not data.
-    notice: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """SPEC.md's ask shape (plus usage figures)."""
@@ -186,7 +184,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     if not fresh:
         hit = ctx.cache.get("ai", ctx.user, generation, *key_parts)
         if hit is not None and isinstance(hit.value, dict) and isinstance(hit.value.get("text"), str):
-            status, notice = _record_cache_hit(ctx, kind, provider.name, model)
+            status = _record_cache_hit(ctx, kind, provider.name, model)
             value = hit.value
             return Answer(
                 question=shown_question,
@@ -199,7 +197,6 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
                 cost_micro_usd=0,
                 quota=status,
                 figures=value.get("figures") or {},
-                notice=notice,
             )
 
     figures = financial_picture(ctx)
@@ -231,7 +228,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     cost = estimate_cost_micro_usd(
         settings["ai.prices"], completion.model, model, completion.tokens_in, completion.tokens_out
     )
-    notice = _finish(ctx, call_id, completion, cost, latency_ms)
+    _finish(ctx, call_id, completion, cost, latency_ms)
     ctx.cache.put(
         "ai",
         ctx.user,
@@ -257,7 +254,6 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         cost_micro_usd=cost,
         quota=status,
         figures=figures,
-        notice=notice,
     )
 
 
@@ -327,10 +323,10 @@ def _refund(ctx: Context, call_id: str, reason: str) -> None:
         log.warning("could not refund AI reservation %s now (%s); the next start will", call_id, exc)
 
 
-def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, latency_ms: int) -> str | None:
+def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, latency_ms: int) -> None:
     """reserved → succeeded in the ledger. The call is paid for and its answer will be shown whatever happens
-    here: if the database cannot take the row now, the usage is kept for the next start to record.
-    Returns a notice for the person when that happened."""
+    here: if the database cannot take the row now, the usage is kept for the next start to record (and the
+    person is told)."""
     from finbuddy.advisor.pending import PendingUsage, database_identity, keep
     from finbuddy.db.ai_usage import finish_call
     from finbuddy.db.users import find_user_id
@@ -349,7 +345,7 @@ def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, laten
                 model=completion.model,
                 now=now,
             )
-        return None
+        return
     except StorageError as exc:
         problem = exc.message
     usage = PendingUsage(
@@ -364,20 +360,14 @@ def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, laten
         finished_at=now.isoformat(),
     )
     if keep(ctx, usage):
-        # info, not warning: the notice tells the person, and the next start records it
-        log.info(
-            "AI call %s succeeded but the ledger could not take it (%s); kept for the next start", call_id, problem
-        )
-        return f"the usage ledger could not record this AI call now ({problem}); the next finbuddy command will"
-    log.warning(
-        "AI call %s succeeded but neither the ledger nor the data directory could take it (%s)", call_id, problem
-    )
-    return f"the usage ledger could not record this AI call ({problem}), and it could not be kept for later"
+        _tell(ctx, f"the usage ledger could not record AI call {call_id} now ({problem}); the next start will")
+    else:
+        _tell(ctx, f"the usage ledger could not record AI call {call_id} ({problem}), nor keep it for later")
 
 
-def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> tuple[QuotaStatus, str | None]:
+def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> QuotaStatus:
     """The cache hit's ledger row, and the quota as it stands. A hit costs nothing, so when the ledger cannot
-    take the row now the answer is served all the same (without the row), with a notice."""
+    take the row now the answer is served all the same (without the row), and the person is told."""
     from finbuddy.db.ai_usage import CACHE_HIT, global_used, insert_call, user_quota_used
     from finbuddy.db.users import ensure_user
 
@@ -403,11 +393,17 @@ def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> tup
             used = user_quota_used(conn, user_id, day)
             used_globally = global_used(conn, gday)
     except StorageError as exc:
-        log.info("could not record a cached AI answer in the usage ledger (%s)", exc)
-        return read_status(
-            ctx, ctx.user
-        ), f"this cached answer could not be counted in `finbuddy usage` ({exc.message})"
-    return build_status(ctx, ctx.user, used, used_globally), None
+        _tell(ctx, f"this cached answer could not be counted in `finbuddy usage` ({exc.message})")
+        return read_status(ctx, ctx.user)
+    return build_status(ctx, ctx.user, used, used_globally)
+
+
+def _tell(ctx: Context, message: str) -> None:
+    """A non-fatal warning for the person (the CLI prints it on stderr) or, with nobody to tell, the log."""
+    if ctx.warn is not None:
+        ctx.warn(message)
+    else:
+        log.warning(message)
 
 
 def estimate_cost_micro_usd(

@@ -8,7 +8,7 @@ import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
-from finbuddy.cli.output import emit, printable, say, warn
+from finbuddy.cli.output import emit, printable, say
 
 
 def ask(
@@ -22,8 +22,6 @@ def ask(
     from finbuddy.advisor import ask as ask_advisor
 
     answer = ask_advisor(state.current().context, question, fresh=fresh)
-    if answer.notice:
-        warn(printable(answer.notice))
 
     def render() -> None:
         from rich.panel import Panel
