@@ -703,6 +703,31 @@ def test_insight_counts_toward_the_global_limit_not_the_ask_quota(backend, opena
         ctx.close()
 
 
+def test_an_insight_is_of_its_day_even_when_the_data_is_unchanged(backend, openai_server, cli, monkeypatch):
+    from finbuddy.advisor import generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+
+    cli("--user", "bob", "add", "99", "rent")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        assert generate_insight(ctx, "bob").cached is False
+    finally:
+        ctx.close()
+    # The next morning, 20 h later (inside the answer cache's 24 h), nothing recorded since.
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-26T08:00:00+00:00")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        today = generate_insight(ctx, "bob")
+        assert today.cached is False and openai_server.count == 2
+        assert today.figures["today"] == "2026-11-26"
+        assert '"today":"2026-11-26"' in openai_server.prompts()[-1]
+        assert generate_insight(ctx, "bob").cached is True  # the same day's insight is still cached
+        assert openai_server.count == 2
+    finally:
+        ctx.close()
+
+
 def test_usage_all_reports_every_user(cli, backend, openai_server):
     ask_json(cli, "q1")
     ask_json(cli, "q1")

@@ -176,7 +176,9 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         settings.base_url() or "",
         model,
         PROMPT_VERSION,
-        ctx.today().strftime("%Y-%m"),
+        # A daily insight is of its day: with unchanged data, yesterday's must not be served as today's.
+        # An answer to a question may be reused within the month (and the cache's TTL).
+        ctx.today().isoformat() if kind == "insight" else ctx.today().strftime("%Y-%m"),
         normalize_question(question) if question is not None else "",
     )
 
