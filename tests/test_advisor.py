@@ -728,6 +728,42 @@ def test_an_insight_is_of_its_day_even_when_the_data_is_unchanged(backend, opena
         ctx.close()
 
 
+def test_insights_leave_the_ask_reserve_of_the_global_limit_to_asks(backend, openai_server, cli, monkeypatch):
+    from finbuddy.advisor import generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.errors import QuotaExceeded
+
+    monkeypatch.setenv("FINBUDDY_AI_GLOBAL_DAILY_LIMIT", "5")
+    monkeypatch.setenv("FINBUDDY_AI_ASK_RESERVE", "0.4")  # 5 × 0.4 = 2 calls only asks may use
+    users = ["u1", "u2", "u3", "u4"]
+    for user in users:
+        cli("--user", user, "add", "5", "coffee")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        for user in users[:3]:
+            assert generate_insight(ctx, user).cached is False
+        with pytest.raises(QuotaExceeded) as refused:
+            generate_insight(ctx, users[3])
+    finally:
+        ctx.close()
+    assert str(refused.value).startswith(
+        "Global daily AI limit for insights reached (3 of 5 calls; ai.ask_reserve keeps the other 2 for asks)"
+    )
+    assert openai_server.count == 3
+    # the reserve is there for people who ask, and asks may use the whole limit
+    assert ask_json(cli, "q1").exit_code == 0
+    assert cli("--user", "bob", "ask", "q1").exit_code == 0
+    refused_ask = cli("--user", "carol", "ask", "q1")
+    assert refused_ask.exit_code == 3 and "Global daily AI limit reached (5/5 calls" in refused_ask.stderr
+    assert quota_json(cli)["global"] == {"used": 5, "limit": 5}
+    assert openai_server.count == 5
+
+    monkeypatch.setenv("FINBUDDY_AI_ASK_RESERVE", "1.5")
+    bad = cli("quota")
+    assert bad.exit_code == 2 and "ask_reserve must be a share between 0 and 1" in bad.stderr
+
+
 def test_usage_all_reports_every_user(cli, backend, openai_server):
     ask_json(cli, "q1")
     ask_json(cli, "q1")

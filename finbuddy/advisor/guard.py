@@ -30,8 +30,10 @@ from finbuddy.advisor.providers import (
 from finbuddy.advisor.quota import (
     QuotaStatus,
     build_status,
+    global_ceiling,
     global_day,
     global_limit_message,
+    insight_limit_message,
     quota_day,
     read_status,
     user_limit_message,
@@ -290,9 +292,10 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
                 raise QuotaExceeded(user_limit_message(build_status(ctx, ctx.user, limit, 0)))
         else:
             used = user_quota_used(conn, user_id, day)
-        used_globally = take_global_quota(conn, gday, global_limit)
+        # Asks may take the global counter up to the limit, insights only up to the limit less the asks' reserve.
+        used_globally = take_global_quota(conn, gday, global_ceiling(settings, kind))
         if used_globally is None:
-            raise QuotaExceeded(global_limit_message(ctx, global_limit))
+            raise QuotaExceeded(global_limit_message(ctx, global_limit) if counts_quota else insight_limit_message(ctx))
         insert_call(
             conn,
             user_id=user_id,
