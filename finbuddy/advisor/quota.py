@@ -20,10 +20,6 @@ class QuotaStatus:
     global_used: int
     global_limit: int
 
-    @property
-    def global_remaining(self) -> int:
-        return max(0, self.global_limit - self.global_used)
-
     def to_json(self) -> dict[str, Any]:
         """SPEC.md's quota shape."""
         return {

@@ -23,11 +23,6 @@ class UsageDay:
     tokens_out: int
     cost_micro_usd: int
 
-    @property
-    def cache_hit_rate(self) -> float | None:
-        asked = self.calls + self.cache_hits
-        return None if asked == 0 else self.cache_hits / asked
-
     def to_json(self) -> dict[str, Any]:
         return {
             "date": self.day.isoformat(),
