@@ -5,8 +5,9 @@ httpx's timeouts bound each socket operation (a read that waits longer than `rea
 so a server sending one byte every half second keeps a call alive for ever. Here every connect, read and write
 is given only the time left until the attempt's deadline (at most ai.timeout after the attempt began, never
 past the call's deadline), through httpcore's public network-backend interface. The SDK keeps its own retries
-and backoff; a retry is refused (the error goes straight to the caller) when no full attempt fits before the
-call's deadline any more. What was decided for a call is kept in its CallBudget, for messages and for tests.
+and backoff; a retry is refused (the error goes straight to the caller) when, after its wait, less than half an
+attempt would be left before the call's deadline. What was decided for a call is kept in its CallBudget (each
+attempt's time and whether it was cut), for messages and for tests.
 """
 
 from __future__ import annotations
@@ -60,10 +61,6 @@ class CallBudget:
     @property
     def call_deadline(self) -> float:
         return self.started + self.total_s
-
-    @property
-    def cut(self) -> bool:
-        return any(attempt.cut for attempt in self.attempts)
 
     def begin_attempt(self) -> Attempt | None:
         """Start an attempt with the time it may take; None when the call's deadline has passed."""

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from finbuddy.advisor.deadline import CallBudget, call_budget, current_budget, total_seconds
+from finbuddy.advisor.deadline import CallBudget, call_budget, current_budget, deadline_transport, total_seconds
 from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
 
@@ -100,8 +100,6 @@ def _retry_after_seconds(headers) -> float | None:
 def _client(settings: Settings):
     """One SDK client per (endpoint, key, timeout, retries), reused across calls (the daemon's batch)."""
     import openai
-
-    from finbuddy.advisor.deadline import deadline_transport
 
     key = (settings.base_url(), settings.api_key(), float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
     with _clients_lock:
