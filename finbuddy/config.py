@@ -114,6 +114,19 @@ def _seconds(maximum: float) -> Callable[[Any], float]:
     return parse
 
 
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a share between 0 and 1, e.g. 0.2")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("must be a share between 0 and 1, e.g. 0.2") from None
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError("must be a share between 0 and 1, e.g. 0.2")
+    return float(value)
+
+
 def _provider(value: Any) -> str:
     text = _str(value).strip().lower()
     if text not in ("auto", "openai", "offline"):
@@ -284,6 +297,7 @@ KEYS: tuple[Key, ...] = (
     Key("ai", "model", _user_name),
     Key("ai", "daily_quota", _int(0, MAX_COUNT)),
     Key("ai", "global_daily_limit", _int(0, MAX_COUNT)),
+    Key("ai", "ask_reserve", _fraction),
     Key("ai", "requests_per_minute", _int(1, MAX_REQUESTS_PER_MINUTE)),
     Key("ai", "timeout", _seconds(MAX_TIMEOUT)),
     Key("ai", "max_retries", _int(0, MAX_RETRIES)),
@@ -344,6 +358,7 @@ def defaults() -> dict[str, Any]:
         "ai.model": "gpt-4o-mini",
         "ai.daily_quota": 5,
         "ai.global_daily_limit": 10000,
+        "ai.ask_reserve": 0.2,
         "ai.requests_per_minute": 60,
         "ai.timeout": 30.0,
         "ai.max_retries": 2,
@@ -428,6 +443,7 @@ class AISettings:
     model: str
     daily_quota: int
     global_daily_limit: int
+    ask_reserve: float  # share of global_daily_limit that only asks may use
     requests_per_minute: int
     timeout: float
     max_retries: int

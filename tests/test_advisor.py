@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import time
 
 import pytest
@@ -16,12 +18,16 @@ import sqlalchemy as sa
 from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import (
     TEST_API_KEY,
+    Reply,
     bad_key,
+    forbidden,
+    html_page,
     insufficient_quota,
     ok,
     rate_limited,
     server_error,
     slow,
+    trickle,
 )
 
 openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
@@ -219,19 +225,118 @@ def test_rate_limit_then_success(cli, backend, openai_server):
     assert openai_server.count == 2
 
 
+def _provider_failure(**env: str):
+    """Call the OpenAI provider in-process with these settings; return (settings, the ProviderFailure)."""
+    from finbuddy.advisor.prompt import build_messages
+    from finbuddy.advisor.providers import OpenAIProvider, ProviderFailure
+    from finbuddy.config import load_settings
+
+    settings = load_settings(env={**dict(os.environ), **env})
+    with pytest.raises(ProviderFailure) as failure:
+        OpenAIProvider(settings).complete(build_messages({}, "Can I afford it?"))
+    return settings, failure.value
+
+
 def test_slow_server_fails_within_the_timeout_budget(cli, openai_server, monkeypatch):
+    from finbuddy.advisor import longest_call_seconds
+
     monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "0.5")
     monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "1")
-    openai_server.always(slow(10))
+    openai_server.always(slow(60))
     started = time.monotonic()
-    result = cli("ask", "Can I afford it?")
-    elapsed = time.monotonic() - started
-    assert result.exit_code == 1
-    assert "did not answer within 0.5 s" in result.stderr
-    # 2 attempts × 0.5 s + the SDK's backoff (≤ 0.5 s) + slack; far below the server's 10 s
-    assert elapsed < 4.0
+    settings, failure = _provider_failure()
+    # What the code decided: two attempts of 0.5 s each, both cut at their deadline, inside a call deadline
+    # of 2 × 0.5 s + the SDK's 0.5 s backoff + 1 s for the SDK's own work.
+    budget = failure.budget
+    assert budget.total_s == longest_call_seconds(settings) == 2.5
+    assert [(a.timeout_s, a.cut) for a in budget.attempts] == [(0.5, True), (0.5, True)]
     assert openai_server.count == 2
+    assert "did not answer within 0.5 s (after 2 attempts)" in failure.reason
+    assert time.monotonic() - started < 30  # a safety net only: the server holds each answer for 60 s
+
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1
+    assert "did not answer within 0.5 s (after 2 attempts)" in result.stderr
+    assert openai_server.count == 4
     assert quota_json(cli)["used"] == 0
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers-and-body"])
+def test_trickling_server_is_cut_at_each_attempts_deadline(cli, openai_server, monkeypatch, db_url, headers):
+    """One byte every 0.2 s never trips a read timeout; each attempt is still cut at ai.timeout as a total."""
+    from finbuddy.advisor import longest_call_seconds
+
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "1")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "1")
+    openai_server.always(trickle(0.2, headers=headers))  # a whole answer would take about 90 s
+    started = time.monotonic()
+    settings, failure = _provider_failure()
+    budget = failure.budget
+    assert budget.total_s == longest_call_seconds(settings) == 3.5
+    assert [(a.timeout_s, a.cut) for a in budget.attempts] == [(1.0, True), (1.0, True)]
+    assert "did not answer within 1 s (after 2 attempts)" in failure.reason
+    assert [d.complete for d in openai_server.deliveries] == [False, False]
+
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1 and "did not answer within 1 s" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert time.monotonic() - started < 60  # a safety net only: without the deadline this takes minutes
+    assert quota_json(cli)["used"] == 0
+    [row] = ledger(db_url)
+    assert row["status"] == "refunded" and "did not answer within 1 s" in row["error"]
+
+
+def test_retry_after_longer_than_the_call_deadline_is_not_waited_for(openai_server, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "1")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "2")
+    # The SDK honours a server-directed wait up to 120 s; the call's deadline here is 3 × 1 s + 1.5 s + 1 s.
+    openai_server.always(
+        Reply(429, error={"message": "slow down", "code": "rate_limit_exceeded"}, headers={"retry-after": "100"})
+    )
+    _, failure = _provider_failure()
+    assert failure.budget.total_s == 5.5
+    assert len(failure.budget.attempts) == 1 and openai_server.count == 1
+    assert "rate limiting requests (HTTP 429, after 1 attempt)" in failure.reason
+
+
+@pytest.mark.parametrize(
+    "reply, says",
+    [
+        (html_page(), "an HTML page instead of JSON"),
+        (Reply(200, body="<html><body>502 Bad Gateway</body></html>"), "its body is not JSON"),
+        (Reply(200, usage={"prompt_tokens": "lots", "completion_tokens": 12}), "usage.prompt_tokens is 'lots'"),
+        (Reply(200, usage={"prompt_tokens": 1.5, "completion_tokens": 12}), "usage.prompt_tokens is 1.5"),
+        (Reply(200, usage=[1, 2]), "usage is list"),
+        (Reply(200, body={"id": "chatcmpl-1", "object": "chat.completion", "model": "x"}), "no list of choices"),
+        (Reply(200, body={"choices": "none"}), "no list of choices"),
+        (Reply(200, body={"choices": [{"message": {"content": 42}}]}), "the message content is int"),
+        (Reply(200, body="null"), "no list of choices"),
+    ],
+    ids=[
+        "html",
+        "html-as-json",
+        "tokens-words",
+        "tokens-fraction",
+        "usage-list",
+        "no-choices",
+        "choices-text",
+        "content-number",
+        "null",
+    ],
+)
+def test_garbage_answer_is_one_clear_line_exit_1_and_refunded(cli, openai_server, db_url, reply, says):
+    openai_server.always(reply)
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+    assert says in result.stderr and "not a chat completion" in result.stderr
+    assert "OPENAI_BASE_URL" in result.stderr  # what to check
+    assert openai_server.count == 1  # a malformed answer is not retried
+    assert quota_json(cli)["used"] == 0
+    [row] = ledger(db_url)
+    assert row["status"] == "refunded" and says in row["error"]
+    as_json = cli("ask", "Can I afford it?", "--json")
+    assert as_json.exit_code == 1 and as_json.json["error"]["type"] == "advisor_unavailable"
 
 
 def test_insufficient_quota_fails_at_once_with_a_billing_message(cli, backend, openai_server):
@@ -243,12 +348,113 @@ def test_insufficient_quota_fails_at_once_with_a_billing_message(cli, backend, o
     assert quota_json(cli)["used"] == 0
 
 
+@pytest.mark.parametrize(
+    "reply, says",
+    [
+        (insufficient_quota(), "has run out of credit (429 insufficient_quota): check the plan and billing"),
+        (Reply(402, error={"message": "Insufficient credits", "code": 402}), "wants payment for this API key"),
+        (bad_key(TEST_API_KEY), "rejected the API key (HTTP 401): check OPENAI_API_KEY"),
+        (forbidden(), "refused this API key access (HTTP 403: Country, region, or territory not supported)"),
+    ],
+    ids=["insufficient-quota", "payment-required", "bad-key", "forbidden"],
+)
+def test_billing_or_auth_refusal_raises_advisor_account_error(cli, openai_server, reply, says):
+    """A batch can stop at the first of these: no retry, and no call for another user, can succeed."""
+    from finbuddy.advisor import ask, generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.errors import AdvisorAccountError
+
+    openai_server.always(reply)
+    cli("--user", "bob", "add", "5", "coffee")
+    ctx = Context(load_settings())
+    try:
+        with pytest.raises(AdvisorAccountError, match=re.escape(says)):
+            ask(ctx, "Can I afford it?")
+        with pytest.raises(AdvisorAccountError, match=re.escape(says)):
+            generate_insight(ctx, "bob")
+    finally:
+        ctx.close()
+    assert openai_server.count == 2  # one request each: not retried
+    quota = quota_json(cli)
+    assert (quota["used"], quota["global"]["used"]) == (0, 0)  # both reservations refunded
+    result = cli("ask", "Can I afford it?")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert says in result.stderr and TEST_API_KEY[-8:] not in result.stderr
+
+
 def test_unreachable_provider_exits_1(cli, openai_server, monkeypatch):
     openai_server.stop()
     monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "0")
     result = cli("ask", "Can I afford it?")
     assert result.exit_code == 1 and "cannot reach the AI provider" in result.stderr
     assert quota_json(cli)["used"] == 0
+
+
+# --- what the provider reports, and a ledger that cannot take it ----------------------------
+
+
+def test_absurd_usage_and_model_name_are_clamped_and_the_answer_kept(cli, backend, openai_server, db_url):
+    long_model = "gpt-4o-mini-" + "x" * 300
+    openai_server.always(Reply(200, usage={"prompt_tokens": 10**20, "completion_tokens": 10**12}, model=long_model))
+    cli("add", "5", "coffee")
+    result = ask_json(cli, "Can I afford it?")
+    assert result.exit_code == 0, result.stderr
+    data = result.json
+    assert data["answer"].startswith("Fake advice") and data["model"] == long_model[:64]
+    biggest = 2**31 - 1  # ai_calls.tokens_* are 32-bit integers
+    assert (data["usage"]["tokens_in"], data["usage"]["tokens_out"]) == (biggest, biggest)
+    [row] = ledger(db_url)
+    assert row["status"] == "succeeded" and (row["tokens_in"], row["tokens_out"]) == (biggest, biggest)
+    # priced as gpt-4o-mini (the longest configured prefix): 0.15 + 0.60 USD per million tokens
+    assert row["cost_micro_usd"] == round(biggest * 0.75) == 1_610_612_735
+    assert _rows(db_url, "SELECT model FROM ai_calls") == [{"model": long_model[:64]}]
+    # the daily insight stores the model too (insights.model is 64 characters)
+    assert cli("daemon", "run-once", "--json").exit_code == 0
+    insight = cli("insights", "--json")
+    assert insight.exit_code == 0, insight.stderr
+    assert insight.json["model"] == long_model[:64]
+
+
+def _rename_table(url: str, old: str, new: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+    finally:
+        engine.dispose()
+
+
+def test_answer_is_shown_and_its_usage_recorded_later_when_the_ledger_write_fails(
+    cli, backend, openai_server, db_url, finbuddy_env
+):
+    cli("add", "5", "coffee")
+    # While the provider answers, the ledger table goes away: the write after the call fails, as it does when
+    # another process holds the SQLite lock past the busy timeout or the database drops out.
+    openai_server.always(Reply(200, on_request=lambda number: _rename_table(db_url, "ai_calls", "ai_calls_away")))
+    result = ask_json(cli, "Can I afford it?")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["answer"].startswith("Fake advice") and result.json["cached"] is False
+    assert result.stderr.count("\n") == 1
+    assert (
+        "warning: the usage ledger could not record AI call" in result.stderr and "the next start will" in result.stderr
+    )
+    kept = list((finbuddy_env / "data" / "pending-ai-usage").glob("*.json"))
+    assert len(kept) == 1 and oct(kept[0].stat().st_mode & 0o777) == "0o600"
+
+    # A cached answer is still served (and said not to be counted) while the ledger is away.
+    again = ask_json(cli, "Can I afford it?")
+    assert again.exit_code == 0 and again.json["cached"] is True
+    assert "could not be counted" in again.stderr
+
+    _rename_table(db_url, "ai_calls_away", "ai_calls")
+    quota = quota_json(cli)  # the next start records the kept usage
+    assert (quota["used"], quota["global"]["used"]) == (1, 1)
+    [row] = ledger(db_url)
+    assert row["status"] == "succeeded" and row["tokens_in"] > 0 and row["cost_micro_usd"] > 0
+    assert not list((finbuddy_env / "data" / "pending-ai-usage").glob("*.json"))
+    assert quota_json(cli)["used"] == 1  # recorded once
+    assert openai_server.count == 1
 
 
 # --- reservations left by killed processes ---------------------------------------------------
@@ -495,6 +701,67 @@ def test_insight_counts_toward_the_global_limit_not_the_ask_quota(backend, opena
             generate_insight(ctx, "carol")
     finally:
         ctx.close()
+
+
+def test_an_insight_is_of_its_day_even_when_the_data_is_unchanged(backend, openai_server, cli, monkeypatch):
+    from finbuddy.advisor import generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+
+    cli("--user", "bob", "add", "99", "rent")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        assert generate_insight(ctx, "bob").cached is False
+    finally:
+        ctx.close()
+    # The next morning, 20 h later (inside the answer cache's 24 h), nothing recorded since.
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", "2026-11-26T08:00:00+00:00")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        today = generate_insight(ctx, "bob")
+        assert today.cached is False and openai_server.count == 2
+        assert today.figures["today"] == "2026-11-26"
+        assert '"today":"2026-11-26"' in openai_server.prompts()[-1]
+        assert generate_insight(ctx, "bob").cached is True  # the same day's insight is still cached
+        assert openai_server.count == 2
+    finally:
+        ctx.close()
+
+
+def test_insights_leave_the_ask_reserve_of_the_global_limit_to_asks(backend, openai_server, cli, monkeypatch):
+    from finbuddy.advisor import generate_insight
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.errors import QuotaExceeded
+
+    monkeypatch.setenv("FINBUDDY_AI_GLOBAL_DAILY_LIMIT", "5")
+    monkeypatch.setenv("FINBUDDY_AI_ASK_RESERVE", "0.4")  # 5 × 0.4 = 2 calls only asks may use
+    users = ["u1", "u2", "u3", "u4"]
+    for user in users:
+        cli("--user", user, "add", "5", "coffee")
+    ctx = Context(load_settings(), user="daemon")
+    try:
+        for user in users[:3]:
+            assert generate_insight(ctx, user).cached is False
+        with pytest.raises(QuotaExceeded) as refused:
+            generate_insight(ctx, users[3])
+    finally:
+        ctx.close()
+    assert str(refused.value).startswith(
+        "Global daily AI limit for insights reached (3 of 5 calls; ai.ask_reserve keeps the other 2 for asks)"
+    )
+    assert openai_server.count == 3
+    # the reserve is there for people who ask, and asks may use the whole limit
+    assert ask_json(cli, "q1").exit_code == 0
+    assert cli("--user", "bob", "ask", "q1").exit_code == 0
+    refused_ask = cli("--user", "carol", "ask", "q1")
+    assert refused_ask.exit_code == 3 and "Global daily AI limit reached (5/5 calls" in refused_ask.stderr
+    assert quota_json(cli)["global"] == {"used": 5, "limit": 5}
+    assert openai_server.count == 5
+
+    monkeypatch.setenv("FINBUDDY_AI_ASK_RESERVE", "1.5")
+    bad = cli("quota")
+    assert bad.exit_code == 2 and "ask_reserve must be a share between 0 and 1" in bad.stderr
 
 
 def test_usage_all_reports_every_user(cli, backend, openai_server):

@@ -274,6 +274,7 @@ BOUNDS = [
     ("FINBUDDY_CACHE_AI_TTL", "315360000", "315360001", "must be at most 315360000 (10 years)"),
     ("FINBUDDY_DAEMON_WORKERS", "64", "65", "must be at most 64"),
     ("FINBUDDY_DATABASE_TIMEOUT", "3600", "1e300", "must be at most 3600 seconds"),
+    ("FINBUDDY_AI_ASK_RESERVE", "1", "1.5", "must be a share between 0 and 1"),
 ]
 
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.advisor.prompt import (
     INSIGHT_QUESTION,
     PROMPT_VERSION,
@@ -19,17 +20,20 @@ from finbuddy.advisor.prompt import (
     validate_question,
 )
 from finbuddy.advisor.providers import (
-    OfflineProvider,
+    Completion,
     OpenAIProvider,
     ProviderFailure,
+    clean_model_name,
     longest_call_seconds,
     provider_for,
 )
 from finbuddy.advisor.quota import (
     QuotaStatus,
     build_status,
+    global_ceiling,
     global_day,
     global_limit_message,
+    insight_limit_message,
     quota_day,
     read_status,
     user_limit_message,
@@ -42,6 +46,7 @@ log = logging.getLogger("finbuddy.advisor")
 # Added to the longest a call can take before a 'reserved' row counts as left by a dead process:
 # covers process start-up, the database round trips and clock skew between hosts.
 SWEEP_MARGIN_S = 60.0
+MAX_COST_MICRO_USD = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -98,18 +103,23 @@ def quota_status(ctx: Context, user: str | None = None) -> QuotaStatus:
 
 def sweep_stale_reservations(ctx: Context) -> int:
     """Refund reservations left 'reserved' by a killed process: only those older than the longest a
-    call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept."""
-    from finbuddy.db.advisor import refund_call, stale_reservations
+    call can take (timeout × attempts + the SDK's waits) plus a margin, so a live call is never swept.
 
+    Each refund is its own short transaction, taking the locks in the order an ask takes them (the user's
+    quota row, then the global one): one transaction holding the global row while it went on to the next
+    user's quota row deadlocked with asks holding that quota row and waiting for the global one."""
+    from finbuddy.advisor.pending import record_kept
+    from finbuddy.db.ai_usage import refund_call, stale_reservations
+
+    # First the calls that succeeded but could not be written then: their reservations are not stale.
+    record_kept(ctx)
     now = ctx.now()
     cutoff = now - dt.timedelta(seconds=longest_call_seconds(ctx.settings) + SWEEP_MARGIN_S)
     with ctx.db.read() as conn:
         stale = stale_reservations(conn, cutoff)
-    if not stale:
-        return 0
     refunded = 0
-    with ctx.db.write() as conn:
-        for user_id, call_id in stale:
+    for user_id, call_id in stale:
+        with ctx.db.write() as conn:
             refunded += refund_call(conn, user_id, call_id, "refunded by sweep: the process making the call died", now)
     if refunded:
         log.info("refunded %d stale AI reservation(s)", refunded)
@@ -133,7 +143,10 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
     settings = ctx.settings
     provider = provider_for(settings)
     shown_question = question if question is not None else INSIGHT_QUESTION
-    sweep_stale_reservations(ctx)
+    try:
+        sweep_stale_reservations(ctx)
+    except StorageError as exc:  # housekeeping: it must not cost a cached answer, and the next start sweeps
+        log.info("could not sweep stale AI reservations now (%s)", exc)
 
     if isinstance(provider, OfflineProvider):
         figures = financial_picture(ctx)
@@ -165,7 +178,9 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         settings.base_url() or "",
         model,
         PROMPT_VERSION,
-        ctx.today().strftime("%Y-%m"),
+        # A daily insight is of its day: with unchanged data, yesterday's must not be served as today's.
+        # An answer to a question may be reused within the month (and the cache's TTL).
+        ctx.today().isoformat() if kind == "insight" else ctx.today().strftime("%Y-%m"),
         normalize_question(question) if question is not None else "",
     )
 
@@ -179,7 +194,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
                 question=shown_question,
                 text=value["text"],
                 source=provider.name,
-                model=str(value.get("model") or model),
+                model=clean_model_name(value.get("model")) or model,
                 cached=True,
                 tokens_in=0,
                 tokens_out=0,
@@ -204,8 +219,10 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         completion = provider.complete(messages)
     except ProviderFailure as failure:
         _refund(ctx, call_id, failure.reason)
-        error = AdvisorAccountError if failure.billing else AdvisorUnavailable
-        raise error(f"AI advisor unavailable: {failure.reason} (not counted against your quota)") from None
+        message = f"AI advisor unavailable: {failure.reason} (not counted against your quota)"
+        if failure.account is not None:
+            raise AdvisorAccountError(message) from None
+        raise AdvisorUnavailable(message) from None
     except BaseException:
         _refund(ctx, call_id, "interrupted")
         raise
@@ -258,7 +275,7 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
     """One write transaction: take one of the user's calls (asks only; `INSERT … ON CONFLICT DO UPDATE
     … WHERE used < limit RETURNING used`), one of the global limit (same statement shape), and write
     the 'reserved' ledger row. Any refusal rolls all of it back."""
-    from finbuddy.db.advisor import RESERVED, insert_call, take_global_quota, take_user_quota, user_quota_used
+    from finbuddy.db.ai_usage import RESERVED, insert_call, take_global_quota, take_user_quota, user_quota_used
     from finbuddy.db.users import ensure_user, versions
 
     settings = ctx.settings
@@ -275,9 +292,10 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
                 raise QuotaExceeded(user_limit_message(build_status(ctx, ctx.user, limit, 0)))
         else:
             used = user_quota_used(conn, user_id, day)
-        used_globally = take_global_quota(conn, gday, global_limit)
+        # Asks may take the global counter up to the limit, insights only up to the limit less the asks' reserve.
+        used_globally = take_global_quota(conn, gday, global_ceiling(settings, kind))
         if used_globally is None:
-            raise QuotaExceeded(global_limit_message(ctx, global_limit))
+            raise QuotaExceeded(global_limit_message(ctx, global_limit) if counts_quota else insight_limit_message(ctx))
         insert_call(
             conn,
             user_id=user_id,
@@ -298,7 +316,7 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
 
 
 def _refund(ctx: Context, call_id: str, reason: str) -> None:
-    from finbuddy.db.advisor import refund_call
+    from finbuddy.db.ai_usage import refund_call
     from finbuddy.db.users import find_user_id
 
     try:
@@ -310,49 +328,87 @@ def _refund(ctx: Context, call_id: str, reason: str) -> None:
         log.warning("could not refund AI reservation %s now (%s); the next start will", call_id, exc)
 
 
-def _finish(ctx: Context, call_id: str, completion, cost: int, latency_ms: int) -> None:
-    from finbuddy.db.advisor import finish_call
+def _finish(ctx: Context, call_id: str, completion: Completion, cost: int, latency_ms: int) -> None:
+    """reserved → succeeded in the ledger. The call is paid for and its answer will be shown whatever happens
+    here: if the database cannot take the row now, the usage is kept for the next start to record (and the
+    person is told)."""
+    from finbuddy.advisor.pending import PendingUsage, database_identity, keep
+    from finbuddy.db.ai_usage import finish_call
     from finbuddy.db.users import find_user_id
 
-    with ctx.db.write() as conn:
-        finish_call(
-            conn,
-            find_user_id(conn, ctx.user),
-            call_id,
-            tokens_in=completion.tokens_in,
-            tokens_out=completion.tokens_out,
-            cost_micro_usd=cost,
-            latency_ms=latency_ms,
-            model=completion.model,
-            now=ctx.now(),
-        )
+    now = ctx.now()
+    try:
+        with ctx.db.write() as conn:
+            finish_call(
+                conn,
+                find_user_id(conn, ctx.user),
+                call_id,
+                tokens_in=completion.tokens_in,
+                tokens_out=completion.tokens_out,
+                cost_micro_usd=cost,
+                latency_ms=latency_ms,
+                model=completion.model,
+                now=now,
+            )
+        return
+    except StorageError as exc:
+        problem = exc.message
+    usage = PendingUsage(
+        database=database_identity(ctx),
+        user=ctx.user,
+        call_id=call_id,
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        cost_micro_usd=cost,
+        latency_ms=latency_ms,
+        model=completion.model,
+        finished_at=now.isoformat(),
+    )
+    if keep(ctx, usage):
+        _tell(ctx, f"the usage ledger could not record AI call {call_id} now ({problem}); the next start will")
+    else:
+        _tell(ctx, f"the usage ledger could not record AI call {call_id} ({problem}), nor keep it for later")
 
 
 def _record_cache_hit(ctx: Context, kind: str, provider: str, model: str) -> QuotaStatus:
-    from finbuddy.db.advisor import CACHE_HIT, global_used, insert_call, user_quota_used
+    """The cache hit's ledger row, and the quota as it stands. A hit costs nothing, so when the ledger cannot
+    take the row now the answer is served all the same (without the row), and the person is told."""
+    from finbuddy.db.ai_usage import CACHE_HIT, global_used, insert_call, user_quota_used
     from finbuddy.db.users import ensure_user
 
     day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
-    with ctx.db.write() as conn:
-        user_id = ensure_user(conn, ctx.user, now)
-        insert_call(
-            conn,
-            user_id=user_id,
-            id=uuid.uuid4().hex,
-            kind=kind,
-            day=day,
-            global_day=gday,
-            status=CACHE_HIT,
-            counts_quota=0,
-            provider=provider,
-            model=model[:64],
-            created_at=now,
-            finished_at=now,
-            latency_ms=0,
-        )
-        used = user_quota_used(conn, user_id, day)
-        used_globally = global_used(conn, gday)
+    try:
+        with ctx.db.write() as conn:
+            user_id = ensure_user(conn, ctx.user, now)
+            insert_call(
+                conn,
+                user_id=user_id,
+                id=uuid.uuid4().hex,
+                kind=kind,
+                day=day,
+                global_day=gday,
+                status=CACHE_HIT,
+                counts_quota=0,
+                provider=provider,
+                model=model[:64],
+                created_at=now,
+                finished_at=now,
+                latency_ms=0,
+            )
+            used = user_quota_used(conn, user_id, day)
+            used_globally = global_used(conn, gday)
+    except StorageError as exc:
+        _tell(ctx, f"this cached answer could not be counted in `finbuddy usage` ({exc.message})")
+        return read_status(ctx, ctx.user)
     return build_status(ctx, ctx.user, used, used_globally)
+
+
+def _tell(ctx: Context, message: str) -> None:
+    """A non-fatal warning for the person (the CLI prints it on stderr) or, with nobody to tell, the log."""
+    if ctx.warn is not None:
+        ctx.warn(message)
+    else:
+        log.warning(message)
 
 
 def estimate_cost_micro_usd(
@@ -367,4 +423,6 @@ def estimate_cost_micro_usd(
             entry = prices[max(candidates, key=len)]
     if entry is None:
         return 0
-    return round(tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0)))
+    cost = tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0))
+    # The ledger's column is a signed 64-bit integer; no real call comes near it.
+    return MAX_COST_MICRO_USD if not cost < MAX_COST_MICRO_USD else round(cost)

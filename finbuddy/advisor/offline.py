@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from finbuddy.advisor.prompt import table_records
-from finbuddy.advisor.providers import NO_LLM_NOTICE
+
+OFFLINE_MODEL = "offline-rules"
+NO_LLM_NOTICE = "No LLM was used: this answer comes from finbuddy's built-in rules applied to your own figures."
 
 CONCENTRATED_PCT = 25.0
 LOW_SAVINGS_PCT = 10.0
@@ -119,3 +121,13 @@ def _suggestion(question: str | None, rate: Any, over: list[dict[str, Any]], mon
     if rate is None:
         return "Suggestion: record your income too (finbuddy add AMOUNT salary --income) so savings can be measured."
     return f"Suggestion: you are saving {float(rate):.1f}% of income and within budget; keep the same pace."
+
+
+class OfflineProvider:
+    """Deterministic answers from the user's figures: no network, no quota, and it says so."""
+
+    name = "offline"
+    model = OFFLINE_MODEL
+
+    def answer(self, figures: dict[str, Any], question: str | None) -> str:
+        return offline_answer(figures, question)

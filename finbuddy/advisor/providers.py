@@ -1,17 +1,23 @@
-"""AI providers: OpenAI-compatible chat completions through the official SDK, and offline deterministic rules."""
+"""The OpenAI-compatible provider (chat completions through the official SDK), and the choice of provider."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from finbuddy.advisor.deadline import CallBudget, call_budget, current_budget, deadline_transport, total_seconds
+from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
 
-OFFLINE_MODEL = "offline-rules"
 MAX_ANSWER_TOKENS = 700
-NO_LLM_NOTICE = "No LLM was used: this answer comes from finbuddy's built-in rules applied to your own figures."
+# What a provider reports is clamped to what the ledger holds (ai_calls.tokens_* are 32-bit integers,
+# ai_calls.model and insights.model 64 characters): an absurd figure must not cost the answer.
+MAX_REPORTED_TOKENS = 2**31 - 1
+MAX_MODEL_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -20,26 +26,25 @@ class Completion:
     model: str
     tokens_in: int
     tokens_out: int
+    budget: CallBudget | None = field(default=None, compare=False, repr=False)
 
 
 class ProviderFailure(Exception):
-    """The provider could not answer; `reason` is one line for people, with no secret in it."""
+    """The provider could not answer; `reason` is one line for people, with no secret in it.
+    `budget` is what was decided for the call (its deadlines, the attempts made); `account` is "billing" or
+    "auth" when the provider refused the account itself (no retry, and no call for another user, can help)."""
 
-    def __init__(self, reason: str, billing: bool = False) -> None:
+    def __init__(self, reason: str, budget: CallBudget | None = None, account: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.billing = billing
-
-
-def attempts(settings: Settings) -> int:
-    return 1 + int(settings["ai.max_retries"])
+        self.budget = budget
+        self.account = account
 
 
 def longest_call_seconds(settings: Settings) -> float:
-    """The longest one provider call can take: every attempt timing out, plus the SDK's waits between
-    attempts (server-directed Retry-After is honoured up to 120 s), so a live call is never taken for dead."""
-    retries = int(settings["ai.max_retries"])
-    return float(settings["ai.timeout"]) * (retries + 1) + 120.0 * retries
+    """The longest one provider call can take (its enforced deadline): every attempt cut at ai.timeout, plus the
+    SDK's waits between attempts. A reservation younger than this may belong to a live call."""
+    return total_seconds(float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
 
 
 # --- OpenAI -----------------------------------------------------------------------------
@@ -48,9 +53,16 @@ _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _mark_billing_errors_final(response) -> None:
-    """An httpx2 response hook: a 429 whose code is insufficient_quota is a billing problem that no
-    retry can fix, so tell the SDK (through its own x-should-retry header) not to retry it."""
+def _decide_retry(response) -> None:
+    """An httpx2 response hook that tells the SDK (through its own x-should-retry header) not to retry an error
+    no retry can fix (a 429 insufficient_quota is a billing problem), nor one whose wait (Retry-After, or the
+    SDK's backoff) would leave no time for another attempt before the call's deadline."""
+    if response.status_code < 400:
+        return
+    budget = current_budget()
+    if budget is not None and not budget.fits_retry(_retry_after_seconds(response.headers)):
+        response.headers["x-should-retry"] = "false"
+        return
     if response.status_code != 429:
         return
     try:
@@ -63,6 +75,28 @@ def _mark_billing_errors_final(response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
+def _retry_after_seconds(headers) -> float | None:
+    """The wait a server asks for, as the SDK reads it (retry-after-ms, then Retry-After seconds or date);
+    None when it names none the SDK would honour (then the SDK's own backoff applies)."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            wait = float(value) / divisor
+        except ValueError:
+            continue
+        return wait if 0 < wait <= 120 else None
+    value = headers.get("retry-after")
+    if value:
+        try:
+            wait = email.utils.mktime_tz(email.utils.parsedate_tz(value)) - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return wait if 0 < wait <= 120 else None
+    return None
+
+
 def _client(settings: Settings):
     """One SDK client per (endpoint, key, timeout, retries), reused across calls (the daemon's batch)."""
     import openai
@@ -71,7 +105,9 @@ def _client(settings: Settings):
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            http_client = openai.DefaultHttpx2Client(event_hooks={"response": [_mark_billing_errors_final]})
+            http_client = openai.DefaultHttpx2Client(
+                transport=deadline_transport(), event_hooks={"response": [_decide_retry]}
+            )
             client = openai.OpenAI(
                 api_key=key[1],
                 base_url=key[0],
@@ -99,36 +135,119 @@ class OpenAIProvider:
         api_key = self.settings.api_key()
         if not api_key:
             raise ProviderFailure("no API key: set OPENAI_API_KEY (or [ai] api_key), or use ai.provider = offline")
+        client = _client(self.settings)
+        with call_budget(float(self.settings["ai.timeout"]), longest_call_seconds(self.settings)) as budget:
+            try:
+                response = client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    max_tokens=MAX_ANSWER_TOKENS,
+                    temperature=0.2,
+                )
+            except openai.OpenAIError as exc:
+                reason = describe_failure(exc, self.settings, len(budget.attempts))
+                raise ProviderFailure(_scrub(reason, api_key), budget, account_problem(exc)) from None
+            except json.JSONDecodeError:
+                raise ProviderFailure(self._malformed("its body is not JSON"), budget) from None
         try:
-            response = _client(self.settings).chat.completions.create(
-                model=self.model,
-                messages=messages,
-                max_tokens=MAX_ANSWER_TOKENS,
-                temperature=0.2,
-            )
-        except openai.OpenAIError as exc:
-            raise ProviderFailure(_scrub(describe_failure(exc, self.settings), api_key), _is_billing(exc)) from None
-        text = ""
-        if response.choices:
-            text = (response.choices[0].message.content or "").strip()
+            text, model, tokens_in, tokens_out = _read_completion(response)
+        except MalformedAnswer as why:
+            raise ProviderFailure(_scrub(self._malformed(str(why)), api_key), budget) from None
         if not text:
-            raise ProviderFailure("the AI provider returned an empty answer")
-        usage = response.usage
+            raise ProviderFailure("the AI provider returned an empty answer", budget)
         return Completion(
             text=text,
-            model=response.model or self.model,
-            tokens_in=int(usage.prompt_tokens) if usage else 0,
-            tokens_out=int(usage.completion_tokens) if usage else 0,
+            model=clean_model_name(model) or self.model,
+            tokens_in=min(tokens_in, MAX_REPORTED_TOKENS),
+            tokens_out=min(tokens_out, MAX_REPORTED_TOKENS),
+            budget=budget,
+        )
+
+    def _malformed(self, why: str) -> str:
+        where = self.settings.base_url() or "https://api.openai.com/v1"
+        return (
+            f"the AI provider at {where} sent an answer that is not a chat completion ({why}): "
+            "check that ai.base_url / OPENAI_BASE_URL points at an OpenAI-compatible API"
         )
 
 
-def _is_billing(exc: Exception) -> bool:
-    """The account itself was refused (billing: 429 insufficient_quota; auth: 401/403): no call can succeed."""
+def clean_model_name(value: Any) -> str | None:
+    """A provider-reported model name fit to store and show: printable, at most 64 characters; None if empty."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip()
+    return text[:MAX_MODEL_CHARS] or None
+
+
+class MalformedAnswer(Exception):
+    """A provider's answer without the shape of a chat completion; the message says what is wrong."""
+
+
+def _read_completion(response: Any) -> tuple[str, str | None, int, int]:
+    """(text, model, tokens in, tokens out) from the SDK's ChatCompletion, checked field by field: the SDK does
+    not validate answers, and an OpenAI-compatible server may send anything (an HTML page, tokens as words)."""
+    if isinstance(response, str):
+        kind = "an HTML page" if response.lstrip()[:1] == "<" else "text"
+        raise MalformedAnswer(f"{kind} instead of JSON")
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        raise MalformedAnswer("no list of choices")
+    text = ""
+    if choices:
+        message = getattr(choices[0], "message", None)
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise MalformedAnswer(f"the message content is {type(content).__name__}, not text")
+        text = (content or "").strip()
+    model = getattr(response, "model", None)
+    usage = getattr(response, "usage", None)
+    if usage is None:  # some local servers send none
+        return text, model if isinstance(model, str) else None, 0, 0
+    if isinstance(usage, (list, tuple, str, int, float)):
+        raise MalformedAnswer(f"usage is {type(usage).__name__}, not an object")
+    return (
+        text,
+        model if isinstance(model, str) else None,
+        _token_count(usage, "prompt_tokens"),
+        _token_count(usage, "completion_tokens"),
+    )
+
+
+def _token_count(usage: Any, name: str) -> int:
+    value = getattr(usage, name, None) if not isinstance(usage, dict) else usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        shown = repr(value)[:40]
+        raise MalformedAnswer(f"usage.{name} is {shown}, not a count of tokens")
+    return value
+
+
+def account_problem(exc: Exception) -> str | None:
+    """ "billing" for a refusal over money (429 insufficient_quota, 402), "auth" for one over the key or its
+    access (401, 403), else None."""
     import openai
 
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return True
-    return isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota"
+    if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
+        return "billing"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
+        return "billing"
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return "auth"
+    return None
+
+
+def _error_message(exc: Exception) -> str:
+    """The provider's own words for an error (its body's message), on one line and short."""
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = str(getattr(exc, "message", "") or "")
+    return " ".join(message.split())[:160]
 
 
 def _error_code(exc: Exception) -> str | None:
@@ -141,11 +260,10 @@ def _error_code(exc: Exception) -> str | None:
     return None
 
 
-def describe_failure(exc: Exception, settings: Settings) -> str:
-    """One line saying why the provider failed, and what to do about it."""
+def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
+    """One line saying why the provider failed after `tries` attempts, and what to do about it."""
     import openai
 
-    tries = attempts(settings)
     tried = f"after {tries} attempt{'s' if tries != 1 else ''}"
     where = settings.base_url() or "https://api.openai.com/v1"
     if isinstance(exc, openai.APITimeoutError):
@@ -159,8 +277,18 @@ def describe_failure(exc: Exception, settings: Settings) -> str:
                 "check the plan and billing at https://platform.openai.com/settings/organization/billing"
             )
         return f"the AI provider is rate limiting requests (HTTP 429, {tried}); try again later"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
+        return (
+            f"the AI provider at {where} wants payment for this API key (HTTP 402): "
+            "check the account's credit and billing"
+        )
     if isinstance(exc, openai.AuthenticationError):
         return "the AI provider rejected the API key (HTTP 401): check OPENAI_API_KEY"
+    if isinstance(exc, openai.PermissionDeniedError):
+        return (
+            f"the AI provider refused this API key access (HTTP 403: {_error_message(exc)}): "
+            "check the key's project, permissions and region"
+        )
     if isinstance(exc, openai.NotFoundError):
         return f"the AI provider does not know model {settings['ai.model']!r} or endpoint {where} (HTTP 404)"
     if isinstance(exc, openai.APIStatusError):
@@ -178,21 +306,6 @@ def _scrub(text: str, secret: str | None) -> str:
         if len(secret) > 8:
             text = text.replace(secret[-8:], "****")
     return " ".join(text.split())
-
-
-# --- offline ----------------------------------------------------------------------------
-
-
-class OfflineProvider:
-    """Deterministic answers from the user's figures: no network, no quota, and it says so."""
-
-    name = "offline"
-    model = OFFLINE_MODEL
-
-    def answer(self, figures: dict[str, Any], question: str | None) -> str:
-        from finbuddy.advisor.offline import offline_answer
-
-        return offline_answer(figures, question)
 
 
 def provider_for(settings: Settings) -> OpenAIProvider | OfflineProvider:

@@ -20,10 +20,6 @@ class QuotaStatus:
     global_used: int
     global_limit: int
 
-    @property
-    def global_remaining(self) -> int:
-        return max(0, self.global_limit - self.global_used)
-
     def to_json(self) -> dict[str, Any]:
         """SPEC.md's quota shape."""
         return {
@@ -79,7 +75,7 @@ def build_status(ctx: Context, user: str, used: int, global_used: int) -> QuotaS
 
 def read_status(ctx: Context, user: str) -> QuotaStatus:
     """The user's quota for today, read in one transaction."""
-    from finbuddy.db.advisor import global_used, user_quota_used
+    from finbuddy.db.ai_usage import global_used, user_quota_used
     from finbuddy.db.users import find_user_id
 
     with ctx.db.read() as conn:
@@ -100,8 +96,33 @@ def user_limit_message(status: QuotaStatus) -> str:
     )
 
 
+def ask_reserve_calls(settings: Any) -> int:
+    """How many of the global daily calls only asks may use (ai.ask_reserve × ai.global_daily_limit, rounded
+    down): the daily insights stop short of them, so people can still ask after a large batch."""
+    limit = int(settings["ai.global_daily_limit"])
+    return min(limit, int(limit * float(settings["ai.ask_reserve"])))
+
+
+def global_ceiling(settings: Any, kind: str) -> int:
+    """The global daily count a call of this kind may take the counter up to: all of it for an ask, all but the
+    asks' reserve for an insight. One counter, one atomic statement, two ceilings."""
+    limit = int(settings["ai.global_daily_limit"])
+    return limit if kind == "ask" else limit - ask_reserve_calls(settings)
+
+
 def global_limit_message(ctx: Context, limit: int) -> str:
     return (
         f"Global daily AI limit reached ({limit}/{limit} calls for all users), "
         f"resets at {_when(global_resets_at(ctx))}; cached answers and the offline advisor still work"
+    )
+
+
+def insight_limit_message(ctx: Context) -> str:
+    limit = int(ctx.settings["ai.global_daily_limit"])
+    reserve = ask_reserve_calls(ctx.settings)
+    if reserve == 0:
+        return global_limit_message(ctx, limit)
+    return (
+        f"Global daily AI limit for insights reached ({limit - reserve} of {limit} calls; ai.ask_reserve keeps "
+        f"the other {reserve} for asks), resets at {_when(global_resets_at(ctx))}"
     )

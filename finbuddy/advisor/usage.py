@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from finbuddy.context import Context
@@ -22,11 +22,6 @@ class UsageDay:
     tokens_in: int
     tokens_out: int
     cost_micro_usd: int
-
-    @property
-    def cache_hit_rate(self) -> float | None:
-        asked = self.calls + self.cache_hits
-        return None if asked == 0 else self.cache_hits / asked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,10 +64,17 @@ def format_usd(micro_usd: int, places: int) -> str:
     return f"{value:.{places}f}"
 
 
+def _usage_day(day: dt.date, by_day: dict[dt.date, dict[str, Any]]) -> UsageDay:
+    row = by_day.get(day)
+    if row is None:
+        return UsageDay(day, 0, 0, 0, 0, 0, 0, 0)
+    return UsageDay(**{**row, "day": day})
+
+
 def usage_report(ctx: Context, days: int = 7, all_users: bool = False) -> UsageReport:
     """The last `days` days up to today: the user's by their quota day, or (all_users) everyone's by UTC day."""
     from finbuddy.advisor.quota import global_day, quota_day
-    from finbuddy.db.advisor import usage_by_day
+    from finbuddy.db.ai_usage import usage_by_day
     from finbuddy.db.users import find_user_id
 
     if not 1 <= days <= MAX_DAYS:
@@ -85,30 +87,8 @@ def usage_report(ctx: Context, days: int = 7, all_users: bool = False) -> UsageR
         else:
             user_id = find_user_id(conn, ctx.user)
             rows = [] if user_id is None else usage_by_day(conn, start, end, user_id)
-    by_day = {row.day: row for row in rows}
-    listed = []
-    for offset in range(days):
-        day = start + dt.timedelta(days=offset)
-        row = by_day.get(day)
-        listed.append(
-            UsageDay(day, 0, 0, 0, 0, 0, 0, 0)
-            if row is None
-            else UsageDay(
-                day,
-                row.calls,
-                row.failed,
-                row.in_flight,
-                row.cache_hits,
-                row.tokens_in,
-                row.tokens_out,
-                row.cost_micro_usd,
-            )
-        )
-    total = UsageDay(
-        end,
-        *(
-            sum(getattr(d, name) for d in listed)
-            for name in ("calls", "failed", "in_flight", "cache_hits", "tokens_in", "tokens_out", "cost_micro_usd")
-        ),
-    )
+    by_day = {row["day"]: row for row in rows}
+    listed = [_usage_day(start + dt.timedelta(days=offset), by_day) for offset in range(days)]
+    counts = [f.name for f in fields(UsageDay) if f.name != "day"]
+    total = UsageDay(end, **{name: sum(getattr(d, name) for d in listed) for name in counts})
     return UsageReport(user=None if all_users else ctx.user, start=start, end=end, days=listed, total=total)

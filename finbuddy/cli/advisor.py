@@ -79,7 +79,7 @@ def usage(
     def render() -> None:
         from rich.table import Table
 
-        from finbuddy.advisor.usage import format_usd
+        from finbuddy.advisor import format_usd
         from finbuddy.cli.output import console
 
         who = "all users" if report.user is None else printable(report.user)

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,28 @@ class Reply:
     text: str | None = None  # the answer for a 200; None: a default sentence
     error: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Send the response one byte every `trickle` seconds (the body only; the status line and headers
+    # too with trickle_headers): a server that is never silent long enough for a read timeout.
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    # A 200's payload: `body` replaces it whole (bytes/str sent as they are, anything else as JSON);
+    # `usage` and `model` replace those fields of the normal completion.
+    body: Any = None
+    content_type: str = "application/json"
+    usage: Any = None
+    model: Any = None
+    # Called (with the request number) when the request has arrived, before the answer is sent.
+    on_request: Callable[[int], None] | None = None
+
+
+@dataclass
+class Delivery:
+    """How much of one response went out: `complete` False means the client hung up first."""
+
+    number: int
+    total_bytes: int
+    sent_bytes: int = 0
+    complete: bool = False
 
 
 def ok(text: str | None = None) -> Reply:
@@ -84,6 +107,30 @@ def slow(seconds: float) -> Reply:
     return Reply(200, delay=seconds)
 
 
+def trickle(interval: float = 0.5, headers: bool = False, text: str | None = None) -> Reply:
+    """A 200 sent one byte every `interval` seconds (from the first header byte with headers=True)."""
+    return Reply(200, trickle=interval, trickle_headers=headers, text=text)
+
+
+def html_page() -> Reply:
+    """A 200 with an HTML body: a captive portal or a web server where the API should be."""
+    return Reply(
+        200, body="<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>", content_type="text/html"
+    )
+
+
+def forbidden() -> Reply:
+    """OpenAI's 403 for a key without access (here: an unsupported region)."""
+    return Reply(
+        403,
+        error={
+            "message": "Country, region, or territory not supported",
+            "type": "request_forbidden",
+            "code": "unsupported_country_region_territory",
+        },
+    )
+
+
 class FakeOpenAI:
     """Answers from a script (a queue of replies), then with `default` once the script runs out."""
 
@@ -93,6 +140,7 @@ class FakeOpenAI:
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
+        self._deliveries: list[Delivery] = []
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -131,6 +179,12 @@ class FakeOpenAI:
         """Every request received: {"path", "headers", "body"} (body parsed as JSON)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every response sent (or begun), in order of the requests."""
+        with self._lock:
+            return sorted(self._deliveries, key=lambda d: d.number)
 
     @property
     def count(self) -> int:
@@ -192,20 +246,31 @@ class FakeOpenAI:
                     )
                     return
                 reply = fake._next_reply()
+                if reply.on_request is not None:
+                    reply.on_request(number)
                 if reply.delay and fake._stopping.wait(reply.delay):
                     return
                 if reply.status != 200:
-                    self._send(reply.status, {"error": reply.error or {"message": "error"}}, reply.headers)
+                    self._send(number, reply, {"error": reply.error or {"message": "error"}})
+                    return
+                if reply.body is not None:
+                    self._send(number, reply, reply.body)
                     return
                 prompt = "".join(m.get("content", "") for m in body.get("messages", []))
                 text = reply.text or f"Fake advice #{number}: keep an eye on your budgets."
+                usage = {
+                    "prompt_tokens": max(1, len(prompt) // 4),
+                    "completion_tokens": max(1, len(text) // 4),
+                    "total_tokens": max(1, len(prompt) // 4) + max(1, len(text) // 4),
+                }
                 self._send(
-                    200,
+                    number,
+                    reply,
                     {
                         "id": f"chatcmpl-fake{number}",
                         "object": "chat.completion",
                         "created": 1764072000,
-                        "model": body.get("model", "gpt-4o-mini"),
+                        "model": reply.model if reply.model is not None else body.get("model", "gpt-4o-mini"),
                         "choices": [
                             {
                                 "index": 0,
@@ -214,28 +279,48 @@ class FakeOpenAI:
                                 "finish_reason": "stop",
                             }
                         ],
-                        "usage": {
-                            "prompt_tokens": max(1, len(prompt) // 4),
-                            "completion_tokens": max(1, len(text) // 4),
-                            "total_tokens": max(1, len(prompt) // 4) + max(1, len(text) // 4),
-                        },
+                        "usage": reply.usage if reply.usage is not None else usage,
                     },
-                    reply.headers,
                 )
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode("utf-8")
+            def _send(self, number: int, reply: Reply, payload: Any) -> None:
+                if isinstance(payload, bytes):
+                    data = payload
+                elif isinstance(payload, str):
+                    data = payload.encode("utf-8")
+                else:
+                    data = json.dumps(payload).encode("utf-8")
+                lines = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
+                headers = {
+                    "Content-Type": reply.content_type,
+                    "Content-Length": str(len(data)),
+                    "x-request-id": "req_fake",
+                    **reply.headers,
+                }
+                lines += [f"{name}: {value}" for name, value in headers.items()]
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+                delivery = Delivery(number, len(head) + len(data))
+                with fake._lock:
+                    fake._deliveries.append(delivery)
                 try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("x-request-id", "req_fake")
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
+                    if not reply.trickle:
+                        self.wfile.write(head + data)
+                        delivery.sent_bytes = delivery.total_bytes
+                    else:
+                        if not reply.trickle_headers:
+                            self.wfile.write(head)
+                            delivery.sent_bytes = len(head)
+                        rest = (head + data)[delivery.sent_bytes :]
+                        for index in range(len(rest)):
+                            if fake._stopping.wait(reply.trickle):
+                                return
+                            self.wfile.write(rest[index : index + 1])
+                            self.wfile.flush()
+                            delivery.sent_bytes += 1
+                    self.wfile.flush()
+                    delivery.complete = True
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout): nothing to answer
+                    self.close_connection = True  # the client gave up (a timeout): nothing more to answer
 
         return Handler
 

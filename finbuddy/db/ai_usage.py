@@ -1,15 +1,15 @@
-"""Advisor queries: atomic quota reservations, refunds, the usage ledger and its daily aggregates."""
+"""The AI usage data: per-user and global daily call counters (atomic reservations, refunds) and the ledger of calls."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from finbuddy.db.engine import dialect_insert
-from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota, users
+from finbuddy.db.tables import ai_calls, ai_global_usage, ai_quota
 
 RESERVED, SUCCEEDED, REFUNDED, CACHE_HIT = "reserved", "succeeded", "refunded", "cache_hit"
 
@@ -117,11 +117,12 @@ def _adjust_counters(conn: Connection, user_id: int | None, row, delta: int) -> 
 
 
 def stale_reservations(conn: Connection, older_than: dt.datetime, limit: int = 1000) -> list[tuple[int, str]]:
-    """(user id, call id) of reservations still 'reserved' that were made before `older_than`."""
+    """(user id, call id) of reservations still 'reserved' that were made before `older_than`, oldest first
+    (in one total order, so concurrent sweeps meet the rows in the same order)."""
     stmt = (
         sa.select(ai_calls.c.user_id, ai_calls.c.id)
         .where(ai_calls.c.status == RESERVED, ai_calls.c.created_at < older_than)
-        .order_by(ai_calls.c.created_at)
+        .order_by(ai_calls.c.created_at, ai_calls.c.user_id, ai_calls.c.id)
         .limit(limit)
     )
     return [(row[0], row[1]) for row in conn.execute(stmt)]
@@ -138,20 +139,9 @@ def global_used(conn: Connection, day: dt.date) -> int:
     return conn.execute(sa.select(ai_global_usage.c.used).where(ai_global_usage.c.day == day)).scalar() or 0
 
 
-@dataclass(frozen=True)
-class UsageRow:
-    day: dt.date
-    calls: int
-    failed: int
-    in_flight: int
-    cache_hits: int
-    tokens_in: int
-    tokens_out: int
-    cost_micro_usd: int
-
-
-def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | None) -> list[UsageRow]:
-    """Ledger totals per day in [start, end]: a user's by their quota day, everyone's by the global (UTC) day."""
+def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | None) -> list[dict[str, Any]]:
+    """Ledger totals per day in [start, end]: a user's by their quota day, everyone's by the global (UTC) day.
+    One dict per day with data: day, calls, failed, in_flight, cache_hits, tokens_in, tokens_out, cost_micro_usd."""
     day_col = ai_calls.c.day if user_id is not None else ai_calls.c.global_day
 
     def count(status: str):
@@ -163,13 +153,13 @@ def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | 
     stmt = (
         sa.select(
             day_col.label("day"),
-            count(SUCCEEDED),
-            count(REFUNDED),
-            count(RESERVED),
-            count(CACHE_HIT),
-            total(ai_calls.c.tokens_in),
-            total(ai_calls.c.tokens_out),
-            total(ai_calls.c.cost_micro_usd),
+            count(SUCCEEDED).label("calls"),
+            count(REFUNDED).label("failed"),
+            count(RESERVED).label("in_flight"),
+            count(CACHE_HIT).label("cache_hits"),
+            total(ai_calls.c.tokens_in).label("tokens_in"),
+            total(ai_calls.c.tokens_out).label("tokens_out"),
+            total(ai_calls.c.cost_micro_usd).label("cost_micro_usd"),
         )
         .where(day_col >= start, day_col <= end)
         .group_by(day_col)
@@ -177,11 +167,7 @@ def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | 
     )
     if user_id is not None:
         stmt = stmt.where(ai_calls.c.user_id == user_id)
-    return [UsageRow(row[0], *(int(value or 0) for value in row[1:])) for row in conn.execute(stmt)]
-
-
-def user_names(conn: Connection, user_ids: list[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = conn.execute(sa.select(users.c.id, users.c.name).where(users.c.id.in_(user_ids)))
-    return {row[0]: row[1] for row in rows}
+    return [
+        {name: value if name == "day" else int(value or 0) for name, value in row.items()}
+        for row in conn.execute(stmt).mappings()
+    ]
