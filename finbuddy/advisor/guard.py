@@ -230,7 +230,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
 
     # 4. Success: the ledger row, then the cache.
     cost = estimate_cost_micro_usd(
-        settings["ai.prices"], completion.model, model, completion.tokens_in, completion.tokens_out
+        settings.ai.prices, completion.model, model, completion.tokens_in, completion.tokens_out
     )
     _finish(ctx, call_id, completion, cost, latency_ms)
     ctx.cache.put(
@@ -279,8 +279,8 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
     from finbuddy.db.users import ensure_user, versions
 
     settings = ctx.settings
-    limit = int(settings["ai.daily_quota"])
-    global_limit = int(settings["ai.global_daily_limit"])
+    limit = settings.ai.daily_quota
+    global_limit = settings.ai.global_daily_limit
     day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
     counts_quota = kind == "ask"
     call_id = uuid.uuid4().hex

@@ -44,7 +44,7 @@ class ProviderFailure(Exception):
 def longest_call_seconds(settings: Settings) -> float:
     """The longest one provider call can take (its enforced deadline): every attempt cut at ai.timeout, plus the
     SDK's waits between attempts. A reservation younger than this may belong to a live call."""
-    return total_seconds(float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
+    return total_seconds(settings.ai.timeout, settings.ai.max_retries)
 
 
 # --- OpenAI -----------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def _client(settings: Settings):
     """One SDK client per (endpoint, key, timeout, retries), reused across calls (the daemon's batch)."""
     import openai
 
-    key = (settings.base_url(), settings.api_key(), float(settings["ai.timeout"]), int(settings["ai.max_retries"]))
+    key = (settings.base_url(), settings.api_key(), settings.ai.timeout, settings.ai.max_retries)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -127,7 +127,7 @@ class OpenAIProvider:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model = settings["ai.model"]
+        self.model = settings.ai.model
 
     def complete(self, messages: list[dict[str, str]]) -> Completion:
         import openai
@@ -136,7 +136,7 @@ class OpenAIProvider:
         if not api_key:
             raise ProviderFailure("no API key: set OPENAI_API_KEY (or [ai] api_key), or use ai.provider = offline")
         client = _client(self.settings)
-        with call_budget(float(self.settings["ai.timeout"]), longest_call_seconds(self.settings)) as budget:
+        with call_budget(self.settings.ai.timeout, longest_call_seconds(self.settings)) as budget:
             try:
                 response = client.chat.completions.create(
                     model=self.model,
@@ -267,7 +267,7 @@ def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
     tried = f"after {tries} attempt{'s' if tries != 1 else ''}"
     where = settings.base_url() or "https://api.openai.com/v1"
     if isinstance(exc, openai.APITimeoutError):
-        return f"the AI provider at {where} did not answer within {settings['ai.timeout']:g} s ({tried})"
+        return f"the AI provider at {where} did not answer within {settings.ai.timeout:g} s ({tried})"
     if isinstance(exc, openai.APIConnectionError):
         return f"cannot reach the AI provider at {where} ({tried})"
     if isinstance(exc, openai.RateLimitError):
@@ -290,7 +290,7 @@ def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
             "check the key's project, permissions and region"
         )
     if isinstance(exc, openai.NotFoundError):
-        return f"the AI provider does not know model {settings['ai.model']!r} or endpoint {where} (HTTP 404)"
+        return f"the AI provider does not know model {settings.ai.model!r} or endpoint {where} (HTTP 404)"
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
             return f"the AI provider failed with HTTP {exc.status_code} ({tried})"

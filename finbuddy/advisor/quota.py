@@ -60,7 +60,7 @@ def global_resets_at(ctx: Context) -> dt.datetime:
 
 
 def build_status(ctx: Context, user: str, used: int, global_used: int) -> QuotaStatus:
-    limit = int(ctx.settings["ai.daily_quota"])
+    limit = ctx.settings.ai.daily_quota
     day = quota_day(ctx)
     return QuotaStatus(
         user=user,
@@ -69,7 +69,7 @@ def build_status(ctx: Context, user: str, used: int, global_used: int) -> QuotaS
         remaining=max(0, limit - used),
         resets_at=resets_at(ctx, day),
         global_used=global_used,
-        global_limit=int(ctx.settings["ai.global_daily_limit"]),
+        global_limit=ctx.settings.ai.global_daily_limit,
     )
 
 
@@ -99,14 +99,14 @@ def user_limit_message(status: QuotaStatus) -> str:
 def ask_reserve_calls(settings: Any) -> int:
     """How many of the global daily calls only asks may use (ai.ask_reserve × ai.global_daily_limit, rounded
     down): the daily insights stop short of them, so people can still ask after a large batch."""
-    limit = int(settings["ai.global_daily_limit"])
-    return min(limit, int(limit * float(settings["ai.ask_reserve"])))
+    limit = settings.ai.global_daily_limit
+    return min(limit, int(limit * settings.ai.ask_reserve))
 
 
 def global_ceiling(settings: Any, kind: str) -> int:
     """The global daily count a call of this kind may take the counter up to: all of it for an ask, all but the
     asks' reserve for an insight. One counter, one atomic statement, two ceilings."""
-    limit = int(settings["ai.global_daily_limit"])
+    limit = settings.ai.global_daily_limit
     return limit if kind == "ask" else limit - ask_reserve_calls(settings)
 
 
@@ -118,7 +118,7 @@ def global_limit_message(ctx: Context, limit: int) -> str:
 
 
 def insight_limit_message(ctx: Context) -> str:
-    limit = int(ctx.settings["ai.global_daily_limit"])
+    limit = ctx.settings.ai.global_daily_limit
     reserve = ask_reserve_calls(ctx.settings)
     if reserve == 0:
         return global_limit_message(ctx, limit)

@@ -33,6 +33,7 @@ from finbuddy.errors import AdvisorAccountError, FinbuddyError, NotFound, QuotaE
 
 if TYPE_CHECKING:
     from finbuddy.advisor import Answer
+    from finbuddy.config import Settings
     from finbuddy.db.insights import InsightState
 
 log = logging.getLogger("finbuddy.daemon")
@@ -168,7 +169,7 @@ def owner_is_dead(owner: str | None) -> bool:
 CLAIM_MARGIN_S = 60.0
 
 
-def claim_timeout_seconds(settings) -> float:
+def claim_timeout_seconds(settings: Settings) -> float:
     """How old a 'claimed' row must be before another batch may retake it: longer than any call can take."""
     from finbuddy.advisor.providers import longest_call_seconds
 
@@ -392,7 +393,7 @@ def latest_insight(ctx: Context, user: str | None = None) -> Insight:
         row = query(conn, user_id) if user_id is not None else None
     if row is None:
         raise NotFound(
-            f"no daily insight for {name} yet: the batch writes one a day at {ctx.settings['daemon.insights_at']} "
+            f"no daily insight for {name} yet: the batch writes one a day at {ctx.settings.daemon.insights_at} "
             "for every user with data (run `finbuddy daemon run-once` to write it now)"
         )
     try:
@@ -432,10 +433,10 @@ class InsightBatch:
         self.day = ctx.today()
         self.worker = worker_identity()
         self.summary = BatchSummary(day=self.day)
-        self.workers = max(1, int(settings["daemon.workers"]))
+        self.workers = max(1, settings.daemon.workers)
         # The offline provider calls nobody and costs nothing: only a real provider is paced.
         self.offline = settings.ai_provider() == "offline"
-        self.pacer = None if self.offline else Pacer(int(settings["ai.requests_per_minute"]))
+        self.pacer = None if self.offline else Pacer(settings.ai.requests_per_minute)
         self._halted: str | None = None  # why the batch stops early
         self.error: FinbuddyError | None = None  # what stopped it, when that is an error for whoever runs it
         self._lock = threading.Lock()
@@ -471,7 +472,7 @@ class InsightBatch:
             len(todo),
             settings.ai_provider(),
             self.workers,
-            "none (offline)" if self.offline else f"{settings['ai.requests_per_minute']}/min",
+            "none (offline)" if self.offline else f"{settings.ai.requests_per_minute}/min",
         )
         pending = iter(todo)
         threads = min(self.workers, len(todo) or 1)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finbuddy.config import Settings
+
 import datetime as dt
 import logging
 import threading
@@ -156,12 +161,12 @@ def reservation_sweep(ctx: Context, control: RunControl) -> JobResult:
     return JobResult("ok", {"refunded": refunded}, completed_day=ctx.today())
 
 
-def default_jobs(settings) -> list[JobSpec]:
+def default_jobs(settings: Settings) -> list[JobSpec]:
     """The registry the daemon and `run-once` run."""
     return [
         JobSpec(
             "daily-insights",
-            Daily.parse(settings["daemon.insights_at"]),
+            Daily.parse(settings.daemon.insights_at),
             daily_insights,
             "one AI insight per user with data and local day",
         ),

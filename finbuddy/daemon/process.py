@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finbuddy.config import Settings
+
 import datetime as dt
 import fcntl
 import logging
@@ -29,11 +34,11 @@ LOG_MAX_BYTES = 1_000_000
 LOG_BACKUPS = 5
 
 
-def pidfile_path(settings) -> Path:
+def pidfile_path(settings: Settings) -> Path:
     return settings.paths.runtime_dir / PIDFILE_NAME
 
 
-def log_path(settings) -> Path:
+def log_path(settings: Settings) -> Path:
     return settings.paths.log_dir / LOG_NAME
 
 
@@ -125,7 +130,7 @@ class PidFile:
         self.fd = None
 
 
-def daemon_info(settings) -> DaemonInfo:
+def daemon_info(settings: Settings) -> DaemonInfo:
     """Whether a daemon holds the pidfile lock, and what the file says."""
     path = pidfile_path(settings)
     try:
@@ -148,7 +153,7 @@ def daemon_info(settings) -> DaemonInfo:
         os.close(fd)
 
 
-def remove_stale_pidfile(settings) -> bool:
+def remove_stale_pidfile(settings: Settings) -> bool:
     """Remove the pidfile if no daemon holds it; True if one was removed."""
     path = pidfile_path(settings)
     try:
@@ -172,7 +177,7 @@ def remove_stale_pidfile(settings) -> bool:
 # --- start / stop -------------------------------------------------------------------
 
 
-def start_detached(settings, command: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
+def start_detached(settings: Settings, command: list[str], wait_seconds: float = 15.0) -> DaemonInfo:
     """Start `command` (the caller's way of running `finbuddy daemon run`) in its own session, detached from the
     terminal; return once it holds the pidfile. What prints before its log is set up goes to CONSOLE_NAME."""
     info = daemon_info(settings)
@@ -229,7 +234,7 @@ class StopResult:
         return {"stopped": self.was_running, "pid": self.pid, "removed_stale_pidfile": self.removed_stale_pidfile}
 
 
-def stop_daemon(settings, timeout: float = 30.0) -> StopResult:
+def stop_daemon(settings: Settings, timeout: float = 30.0) -> StopResult:
     """SIGTERM the daemon and wait until it has let go of its pidfile; a stale pidfile is removed."""
     info = daemon_info(settings)
     if not info.running:
@@ -280,7 +285,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
 
 
 @contextmanager
-def daemon_logging(settings, extra_handler: logging.Handler | None = None) -> Iterator[Path]:
+def daemon_logging(settings: Settings, extra_handler: logging.Handler | None = None) -> Iterator[Path]:
     """Log finbuddy's messages to the rotating daemon log (and optionally the console) while the block runs."""
     path = log_path(settings)
     try:

@@ -3,6 +3,11 @@ and identity check by one cheap query, and reports on a read replica that never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from finbuddy.config import Settings
+
 import datetime as dt
 import logging
 import os
@@ -569,11 +574,11 @@ def _is_missing_table(exc: DBAPIError) -> bool:
     return "no such table" in text or "does not exist" in text or "undefinedtable" in text
 
 
-def open_database(settings, warn: Callable[[str], None] | None = None) -> Database:
+def open_database(settings: Settings, warn: Callable[[str], None] | None = None) -> Database:
     """The Database the settings point at; `warn` receives non-fatal warnings (a read replica that is down)."""
     return Database(
         settings.database_url,
-        settings.values.get("database.reporting_url"),
-        timeout=float(settings.values.get("database.timeout", DEFAULT_TIMEOUT_S)),
+        settings.database.reporting_url,
+        timeout=settings.database.timeout,
         warn=warn,
     )
