@@ -20,72 +20,12 @@ def _under_tests() -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("FINBUDDY_RAISE") == "1"
 
 
-_fast_coercion_installed = False
-
-
-def _install_fast_coercion() -> None:
-    """Let text and flag parameters skip Typer's pydantic coercion (start-up speed; behaviour unchanged).
-
-    Typer 0.29 coerces each parameter through a pydantic TypeAdapter built on first use, and importing
-    pydantic costs 50-100 ms: a third of `finbuddy add`. A `str` parameter needs no coercion (its value is
-    the text typed) and a flag's value is already a bool, so they get a pass-through; any other value, and
-    every other type, keeps Typer's own path. This leans on Typer internals (pinned <0.30): if they change,
-    nothing is replaced and Typer runs as usual (tests/test_bench_cli_latency.py notices the slower start).
-    """
-    global _fast_coercion_installed
-    if _fast_coercion_installed:
-        return
-    _fast_coercion_installed = True
-    try:
-        from dataclasses import dataclass
-
-        from typer import core
-        from typer._coercion import RuntimeParam, build_runtime_param
-    except ImportError:  # pragma: no cover - a Typer without these internals
-        return
-
-    @dataclass(frozen=True)
-    class TextParam(RuntimeParam):
-        def _coerce_value(self, value, param, ctx):
-            return value if isinstance(value, str) else str(value)
-
-    @dataclass(frozen=True)
-    class FlagParam(RuntimeParam):
-        def _coerce_value(self, value, param, ctx):
-            if isinstance(value, bool):
-                return value
-            return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
-
-    typer_get_runtime_param = core._TyperParameter.get_runtime_param
-
-    def get_runtime_param(self):
-        try:
-            descriptor = self.type_descriptor
-            plain = (
-                self._runtime_param is None
-                and descriptor.annotation in (str, bool)
-                and descriptor.parameter_info.parser is None
-                and not self.multiple
-                and self.nargs == 1
-            )
-            if plain:
-                kind = TextParam if descriptor.annotation is str else FlagParam
-                self._runtime_param = kind(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
-        except AttributeError:  # pragma: no cover - Typer internals changed
-            pass
-        return typer_get_runtime_param(self)
-
-    # A deliberate patch of Typer internals: mypy forbids assigning to a method.
-    core._TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
-
-
 def invoke(argv: list[str]) -> int:
     import typer
     from typer.main import get_command
 
     from finbuddy.cli.app import app_for
 
-    _install_fast_coercion()
     invocation = state.begin(argv)
     try:
         command = get_command(app_for(argv))
