@@ -6,13 +6,9 @@ import os
 import sys
 import traceback
 
-from finbuddy.cli import state
+from finbuddy.cli import CommandLine, scan, state
 from finbuddy.cli.output import emit_error
 from finbuddy.errors import FinbuddyError, UsageError
-
-
-def _debug_enabled(invocation: state.Invocation) -> bool:
-    return invocation.debug or "--debug" in invocation.argv or os.environ.get("FINBUDDY_DEBUG") == "1"
 
 
 def _under_tests() -> bool:
@@ -20,19 +16,25 @@ def _under_tests() -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("FINBUDDY_RAISE") == "1"
 
 
-def invoke(argv: list[str]) -> int:
+def invoke(argv: list[str], line: CommandLine | None = None) -> int:
+    """Run one command line; every outcome becomes an exit code, and every error one line on stderr."""
+    line = scan(argv) if line is None else line
+    with state.running(argv, line) as invocation:
+        return _guarded(argv, line, invocation)
+
+
+def _guarded(argv: list[str], line: CommandLine, invocation: state.Invocation) -> int:
     import typer
     from typer.main import get_command
 
     from finbuddy.cli.app import app_for
 
-    invocation = state.begin(argv)
     try:
-        command = get_command(app_for(argv))
+        command = get_command(app_for(line.command))
         result = command.main(args=argv, prog_name="finbuddy", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except FinbuddyError as exc:
-        if _debug_enabled(invocation):
+        if invocation.wants_traceback:
             traceback.print_exc()
         emit_error(exc.kind, exc.message, invocation.json_mode)
         return exc.exit_code
@@ -67,7 +69,7 @@ def invoke(argv: list[str]) -> int:
     except Exception as exc:
         if _under_tests():
             raise
-        if _debug_enabled(invocation):
+        if invocation.wants_traceback:
             traceback.print_exc()
         detail = str(exc).splitlines()[0] if str(exc) else ""
         emit_error(
@@ -76,5 +78,3 @@ def invoke(argv: list[str]) -> int:
             invocation.json_mode,
         )
         return 1
-    finally:
-        state.end()

@@ -6,4 +6,16 @@ from typing import Annotated
 
 import typer
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+
+def _record_json_mode(value: bool) -> bool:
+    """Click has parsed --json: from here on the error boundary answers in the mode actually asked for."""
+    from finbuddy.cli import state
+
+    state.current().json_mode = value
+    return value
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout and nothing else.", callback=_record_json_mode),
+]

@@ -1,0 +1,79 @@
+"""The CLI boundary in-process: --debug, and what one invocation knows."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.helpers_ledger import one_line_error
+
+# --- --debug --------------------------------------------------------------------------------------
+
+
+def test_debug_prints_the_traceback_before_the_one_line(cli):
+    r = cli("--debug", "edit", "999", "--amount", "1")
+    assert r.exit_code == 1
+    assert "Traceback (most recent call last)" in r.stderr
+    assert "NotFoundError" in r.stderr or "not found" in r.stderr.lower()
+    assert r.stderr.splitlines()[-1].startswith("finbuddy: ")
+
+
+def test_finbuddy_debug_1_in_the_environment_prints_the_traceback(cli, monkeypatch):
+    monkeypatch.setenv("FINBUDDY_DEBUG", "1")
+    r = cli("edit", "999", "--amount", "1")
+    assert r.exit_code == 1
+    assert "Traceback (most recent call last)" in r.stderr
+
+
+def test_without_debug_an_error_is_one_line_and_no_traceback(cli):
+    r = cli("edit", "999", "--amount", "1")
+    assert r.exit_code == 1
+    one_line_error(r.stderr)
+
+
+# --- one invocation, one state --------------------------------------------------------------------
+
+
+def test_nothing_carries_over_from_one_invocation_to_the_next(cli):
+    from finbuddy.cli import state
+
+    r = cli("--debug", "--user", "bob", "add", "abc", "food", "--json")
+    assert r.exit_code == 2 and r.json["error"]["type"] == "validation_error"
+    assert "Traceback" in r.stderr
+    r = cli("add", "abc", "food")  # no --user, --debug or --json this time
+    assert r.exit_code == 2 and r.stdout == ""
+    one_line_error(r.stderr)
+    assert cli("add", "5", "food", "--json").json["user"] == "alice"
+    with pytest.raises(RuntimeError):
+        state.current()
+
+
+def test_json_mode_is_what_click_parsed_not_any_word_typed(cli):
+    # After `--`, "--json" is the note, not the option: the error is for people, not a JSON document.
+    r = cli("add", "abc", "food", "--", "--json")
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "'abc'" in one_line_error(r.stderr)
+
+
+def test_concurrent_invocations_each_see_their_own(cli):
+    """What a long-lived server running commands in threads needs: current() is per thread."""
+    from finbuddy.cli import scan, state
+
+    both_inside = threading.Barrier(2, timeout=10)
+    seen: dict[str, str | None] = {}
+
+    def run(user: str) -> None:
+        argv = ["--user", user, "list"]
+        with state.running(argv, scan(argv)) as invocation:
+            invocation.user = user
+            both_inside.wait()
+            seen[user] = state.current().user
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("ann", "ben")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"ann": "ann", "ben": "ben"}
