@@ -1,4 +1,4 @@
-"""The CLI boundary in-process: --debug, and what one invocation knows."""
+"""The CLI boundary in-process: help, --debug, and what one invocation knows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ import threading
 import pytest
 
 from tests.helpers_ledger import one_line_error
+
+# --- help ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(), ("portfolio",), ("budget",), ("daemon",), ("config",), ("db",)])
+def test_a_command_group_without_arguments_prints_its_help_once(cli, args):
+    r = cli(*args)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.count("Usage:") == 1, r.stdout
+    assert r.stderr == ""
+
 
 # --- --debug --------------------------------------------------------------------------------------
 

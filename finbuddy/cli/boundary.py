@@ -47,8 +47,12 @@ def _guarded(argv: list[str], line: CommandLine, invocation: state.Invocation) -
         # Click-level usage errors: unknown option, missing argument, bad choice.
         code = getattr(exc, "exit_code", 2)
         ctx = getattr(exc, "ctx", None)
-        if exc.__class__.__name__ == "NoArgsIsHelpError" and ctx is not None:
-            sys.stdout.write(ctx.get_help() + "\n")
+        if exc.__class__.__name__ == "NoArgsIsHelpError":
+            # `finbuddy`, `finbuddy portfolio`: the help is the exception's message. Typer's Rich help is
+            # printed while the exception is built (and its message is then empty): print it only once.
+            text = exc.format_message()
+            if text:
+                sys.stdout.write(text + "\n")
             return 0
         message = exc.format_message() or "invalid command line"
         hint = ""
