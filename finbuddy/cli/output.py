@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -68,6 +70,18 @@ def warn(message: str) -> None:
 
 def console(stderr: bool = False):
     """A Rich console that honours NO_COLOR and plain (non-terminal) output."""
+    return _console_class()(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+@functools.cache
+def _console_class():
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    class FinbuddyConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich's default exits 1 here; a reader that went away (`finbuddy list | head -1`) is the
+            # boundary's to answer (exit 0, quietly), as it is for every other write to stdout.
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+    return FinbuddyConsole
