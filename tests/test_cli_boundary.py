@@ -1,4 +1,4 @@
-"""The CLI boundary in-process: help, --debug, and what one invocation knows."""
+"""The CLI boundary in-process: help, --debug, what one invocation knows, and user text shown as written."""
 
 from __future__ import annotations
 
@@ -88,3 +88,59 @@ def test_concurrent_invocations_each_see_their_own(cli):
     for thread in threads:
         thread.join()
     assert seen == {"ann": "ann", "ben": "ben"}
+
+
+# --- user text is shown as written ----------------------------------------------------------------
+
+MARKUP_NAMES = ["[/x]", "[link=https://example.com/x]me[/link]", "[bold red]eve", ":thumbs_up:"]
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+@pytest.mark.parametrize("command", [("portfolio", "show"), ("summary",), ("usage",)])
+def test_rich_markup_in_a_user_name_is_shown_literally(cli, name, command):
+    assert cli("--user", name, "add", "5", "food").exit_code == 0
+    assert cli("--user", name, "portfolio", "add", "VWCE", "1", "--cost", "2").exit_code == 0
+    r = cli("--user", name, *command)
+    assert r.exit_code == 0, r.stderr
+    assert name in r.stdout.replace("\n", ""), r.stdout
+    assert "\x1b" not in r.stdout
+
+
+def test_an_escape_in_an_option_name_reaches_stderr_escaped(cli):
+    r = cli("add", "1", "x", "--\x1b[31mred")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "\x1b" not in line and "--\\x1b[31mred" in line
+
+
+def test_an_escape_in_a_map_column_reaches_stderr_escaped(cli, tmp_path):
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,amount,note\n2026-11-05,-5,x\n")
+    r = cli("import", csv, "--map", "\x1b[31mcol=amount")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "\x1b" not in line and "--map \\x1b[31mcol=amount" in line
+
+
+def test_an_escape_in_a_file_name_reaches_stderr_escaped(cli, tmp_path):
+    r = cli("import", tmp_path / "no\x1b[31mfile.csv")
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "\x1b" not in line and "no\\x1b[31mfile.csv" in line
+
+
+def test_an_escape_in_a_csv_header_reaches_stderr_escaped(cli, tmp_path):
+    csv = tmp_path / "bank.csv"
+    csv.write_text("date,\x1b[31mamount\n2026-11-05,-5\n")
+    r = cli("import", csv)
+    assert r.exit_code == 2
+    line = one_line_error(r.stderr)
+    assert "\x1b" not in line and "\\x1b[31mamount" in line
+
+
+def test_json_escapes_c1_controls_and_still_means_the_same(cli):
+    note = "a\x1bb\x9bc\x7fd"
+    r = cli("add", "5", "food", note, "--json")
+    assert r.exit_code == 0
+    assert "\x9b" not in r.stdout and "\x7f" not in r.stdout and "\x1b" not in r.stdout
+    assert r.json["note"] == note
