@@ -8,6 +8,36 @@ import pytest
 
 from tests.helpers_ledger import one_line_error
 
+# --- what is known before Click parses ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "version", "debug", "json"),
+    [
+        (["add", "5", "food"], "add", False, False, False),
+        (["--user", "bob", "-u", "ann", "--user=cy", "--debug", "list", "--json"], "list", False, True, True),
+        (["-ubob", "portfolio", "show"], "portfolio", False, False, False),
+        (["--debug", "--version"], None, True, True, False),
+        (["--user", "bob", "--version", "add"], "add", True, False, False),
+        (["--bogus", "--version"], None, False, False, False),  # Click answers: unknown option
+        (["add", "--version"], "add", False, False, False),
+        ([], None, False, False, False),
+    ],
+)
+def test_the_one_scan_of_argv(argv, command, version, debug, json):
+    from finbuddy.cli import scan
+
+    line = scan(argv)
+    assert (line.command, line.version, line.debug, line.json) == (command, version, debug, json)
+
+
+def test_version_after_global_options(cli):
+    from finbuddy import __version__
+
+    r = cli("--user", "bob", "--debug", "--version")
+    assert r.exit_code == 0 and r.stdout == f"finbuddy {__version__}\n"
+
+
 # --- help ---------------------------------------------------------------------------------------
 
 
