@@ -54,6 +54,8 @@ def finbuddy_command() -> list[str]:
 
 
 def bench_env(home: Path) -> dict[str, str]:
+    """The environment of every child, which also runs in `home`: `python -c` puts the working directory
+    first on sys.path, and a source tree there would shadow the finbuddy installed beside the interpreter."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINBUDDY_", "OPENAI_"))}
     env.update(
         {
@@ -86,7 +88,7 @@ def seed(env: dict[str, str]) -> None:
         "                 date=dt.date(2026, 1, 1) + dt.timedelta(days=i % 300))\n"
         "ctx.close()\n"
     )
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=env["FINBUDDY_HOME"], check=True)
 
 
 def cases() -> dict[str, list[str]]:
@@ -119,7 +121,7 @@ def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     processes load the machine; wall time does, so both are reported."""
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(argv, env=env, cwd=env["FINBUDDY_HOME"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     cpu = _children_cpu() - cpu_before
     if proc.returncode != 0:
@@ -137,7 +139,9 @@ def loaded_modules(args: list[str], env: dict[str, str]) -> set[str]:
         "    rc = main(sys.argv[1:])\n"
         "sys.stderr.write('\\n' + json.dumps({'rc': rc, 'modules': sorted(sys.modules)}) + '\\n')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=env["FINBUDDY_HOME"], capture_output=True, text=True
+    )
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     if report["rc"] != 0:
         raise SystemExit(f"cli_latency: finbuddy {' '.join(args)} exited {report['rc']}: {proc.stderr[-500:]}")
