@@ -106,17 +106,24 @@ def test_keys_are_prefix_then_the_disk_caches_key_and_stay_bounded(redis_url, re
     cache, _ = redis_cache(redis_url, redis_prefix)
     long_question = "should I " + "really " * 500 + "buy it?"
     cache.put("ai", "u" * 64, [1, 2, 3], "ask", "openai", long_question, value="answer")
+    cache.put(
+        "ai", "émile", [1, 2, 3], "ask", "openai", "ça coûte? " * 16, value="réponse"
+    )  # key payload: 195 chars, 228 bytes
     cache.put("summary", "alice", [1, 4], "2026-11", value="s")
     found = keys_under(redis_url, redis_prefix)
     assert sorted(found) == sorted(
         f"{redis_prefix}:{cache.key(kind, user, gen, *parts)}"
         for kind, user, gen, parts in [
             ("ai", "u" * 64, [1, 2, 3], ("ask", "openai", long_question)),
+            ("ai", "émile", [1, 2, 3], ("ask", "openai", "ça coûte? " * 16)),
             ("summary", "alice", [1, 4], ("2026-11",)),
         ]
     )
     assert all(k.startswith(f"{redis_prefix}:fb1:db1:") for k in found)
-    assert max(len(k.encode()) for k in found) <= 64 + 1 + 300  # prefix (at most 64) + the bounded key
+    # {prefix}:fb1:{database identity}:{kind}:{payload}, the payload at most 200 bytes (else its hash)
+    payloads = [k.split(":", 4)[4] for k in found]
+    assert max(len(payload.encode()) for payload in payloads) <= 200
+    assert sum(payload.startswith("sha256:") for payload in payloads) == 2
 
 
 def test_values_are_json_text_with_redis_expiring_them_after_the_ttl(redis_url, redis_prefix):

@@ -59,7 +59,8 @@ def cache_key(kind: str, user: str, generation: Any, *parts: Any, namespace: str
     generation; injective, so no entry can ever be served to another user, from another database sharing
     the cache directory, or after the user's data changed."""
     payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
-    if len(payload) > 200:
+    # Bounded in bytes (what Redis and SQLite store): at most 200, else its hash.
+    if len(payload.encode("utf-8")) > 200:
         payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
     return f"{KEY_VERSION}:{namespace}:{kind}:{payload}"
 
