@@ -72,7 +72,10 @@ def _redis_problem(url: str) -> str | None:
         import redis
     except ImportError:
         return "the redis client is not installed (pip install 'finbuddy[scale]')"
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
     try:
         client.ping()
         return None

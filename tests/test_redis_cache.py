@@ -317,9 +317,9 @@ def test_the_client_fails_fast_short_timeouts_and_no_retries(finbuddy_env, monke
     assert closed_port_url in warning and "ConnectionError" in warning and "for 5 s" in warning
 
 
-def test_the_breaker_skips_redis_while_open_and_tries_again_after(private_redis, redis_prefix):
+def test_the_breaker_skips_redis_while_open_and_tries_again_after(private_redis):
     clock = FakeMonotonic()
-    cache, warnings = redis_cache(private_redis.url, redis_prefix, monotonic=clock)
+    cache, warnings = redis_cache(private_redis.url, "fb", monotonic=clock)
     cache.put("summary", "alice", 1, value="before")
     assert cache.get("summary", "alice", 1).value == "before"
 
@@ -335,7 +335,7 @@ def test_the_breaker_skips_redis_while_open_and_tries_again_after(private_redis,
     # Redis is back but the breaker is still open: the entry Redis holds is not even asked for...
     assert cache.get("summary", "alice", 1) is None
     # ...and the write made while it was open never reached Redis.
-    assert [k for k in keys_under(private_redis.url, redis_prefix) if '"alice",2' in k] == []
+    assert [k for k in keys_under(private_redis.url, "fb") if '"alice",2' in k] == []
     assert cache.breaker_trips == 1 and len(warnings) == 1 and "TimeoutError" in warnings[0]
 
     clock.now += 0.2  # the open period is over: the next call goes to Redis
