@@ -393,10 +393,10 @@ class PrivateRedis:
     port: int
     proc: subprocess.Popen
     directory: Path
+    url: str = ""
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    def __post_init__(self) -> None:
+        self.url = self.url or f"redis://127.0.0.1:{self.port}/0"
 
     def pause(self) -> None:
         """Hang it (SIGSTOP): connections are still accepted by the kernel, nothing answers."""
@@ -419,7 +419,11 @@ class PrivateRedis:
             self.proc.wait(timeout=10)
 
 
-def start_private_redis(directory: Path, port: int | None = None) -> PrivateRedis:
+def start_private_redis(
+    directory: Path, port: int | None = None, listen: tuple[str, ...] = (), url: str = ""
+) -> PrivateRedis:
+    """Start one; `listen` replaces the plain TCP port (e.g. a unix socket or a TLS port) and `url` is then
+    how to reach it."""
     import shutil
     import time
 
@@ -434,12 +438,12 @@ def start_private_redis(directory: Path, port: int | None = None) -> PrivateRedi
     port = port or _free_port()
     directory.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        [binary, *(listen or ("--port", str(port))), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(directory), "--logfile", str(directory / "redis.log"), "--daemonize", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    server = PrivateRedis(port, proc, directory)
+    server = PrivateRedis(port, proc, directory, url)
     give_up = time.monotonic() + 10
     while _redis_problem(server.url) is not None:
         if proc.poll() is not None or time.monotonic() > give_up:

@@ -196,6 +196,68 @@ def test_config_show_gives_the_masked_cache_url_and_the_prefix(cli, monkeypatch)
     assert cli("config", "show").stdout.count("acme-prod") == 1
 
 
+def _round_trip_through_the_settings(url: str) -> None:
+    """open_cache from settings naming `url`: an entry put is read back, with no warning."""
+    from finbuddy.config import load_settings
+
+    warnings = Warnings()
+    env = {"FINBUDDY_HOME": os.environ["FINBUDDY_HOME"], "FINBUDDY_CACHE_URL": url}
+    cache = open_cache(load_settings(env=env), Clock(T0), lambda: "db1", warn=warnings)
+    try:
+        cache.put("summary", "alice", 1, value={"expenses": "1.00"})
+        hit = cache.get("summary", "alice", 1)
+    finally:
+        cache.close()
+    assert warnings == [] and hit is not None and hit.value == {"expenses": "1.00"}
+
+
+def test_a_redis_on_a_unix_socket(tmp_path):
+    from tests.conftest import start_private_redis
+
+    sock = tmp_path / "r" / "redis.sock"
+    server = start_private_redis(
+        tmp_path / "r", listen=("--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"),
+        url=f"unix://{sock}?db=0",
+    )  # fmt: skip
+    try:
+        _round_trip_through_the_settings(server.url)
+    finally:
+        server.kill()
+
+
+def test_a_redis_over_tls(tmp_path):
+    import shutil
+
+    from tests.conftest import _free_port, start_private_redis
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (needed to make the test's certificate)")
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = _free_port()
+    try:
+        server = start_private_redis(
+            directory,
+            listen=("--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                    "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"),
+            url=f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}",
+        )  # fmt: skip
+    except RuntimeError as exc:
+        if "tls" in str(exc).lower():
+            pytest.skip(f"this redis-server was built without TLS: {exc}")
+        raise
+    try:
+        _round_trip_through_the_settings(server.url)
+    finally:
+        server.kill()
+
+
 # --- two installs (two homes) sharing one PostgreSQL database and one Redis -----------------------
 
 
