@@ -248,6 +248,14 @@ def _cache_url(value: Any) -> str | None:
     return text
 
 
+def _cache_prefix(value: Any) -> str:
+    """The key prefix inside a shared Redis: short, and nothing that would need quoting in a key."""
+    text = _str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", text):
+        raise ValueError("must be 1-64 characters from A-Z a-z 0-9 _ . : - (e.g. fb or acme-prod)")
+    return text
+
+
 def _http_url(value: Any) -> str | None:
     found = _url(value, HTTP_URL_FORMS)
     if found is None:
@@ -290,6 +298,7 @@ KEYS: tuple[Key, ...] = (
     Key("database", "timeout", _seconds(MAX_TIMEOUT)),
     Key("cache", "dir", _opt_str),
     Key("cache", "url", _cache_url, url=True),
+    Key("cache", "prefix", _cache_prefix),
     Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "summary_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
@@ -351,6 +360,7 @@ def defaults() -> dict[str, Any]:
         "database.timeout": 30.0,
         "cache.dir": None,
         "cache.url": None,
+        "cache.prefix": "fb",
         "cache.portfolio_ttl": 3600,
         "cache.summary_ttl": 1800,
         "cache.ai_ttl": 86400,
@@ -431,7 +441,8 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class CacheSettings:
     dir: str | None  # as configured; None: the user cache dir (see Settings.cache_dir)
-    url: str | None
+    url: str | None  # a shared Redis (phase 2); None: the disk cache
+    prefix: str  # key prefix inside that Redis
     portfolio_ttl: int
     summary_ttl: int
     ai_ttl: int

@@ -28,6 +28,12 @@ class Context:
     def __post_init__(self) -> None:
         if not self.user:
             self.user = self.settings.user_name
+        if self.settings.cache.url:
+            # Every command, not only those that read the cache: a shared cache that cannot work
+            # is a configuration error (exit 2) before anything is changed.
+            from finbuddy.cache import require_cache_client
+
+            require_cache_client(self.settings)
 
     @cached_property
     def db(self) -> Database:

@@ -789,6 +789,7 @@ def test_config_show_json_gives_each_effective_value_and_where_it_came_from(cli,
     assert shown["cache"] == {
         "dir": str(finbuddy_env / "cache"),
         "url": None,
+        "prefix": "fb",
         "portfolio_ttl": 3600,
         "summary_ttl": 60,
         "ai_ttl": 86400,
