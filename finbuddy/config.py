@@ -506,13 +506,6 @@ class Settings:
     sources: Mapping[str, str]
     paths: Paths
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
-    # Every value by dotted key, read-only. TRANSITIONAL (issue 9): kept, with __getitem__, only until
-    # every reader uses the typed sections; `settings.values["ai.timeout"]` is `settings.ai.timeout`.
-    values: Mapping[str, Any] = field(repr=False, default_factory=dict)
-
-    def __getitem__(self, dotted: str) -> Any:
-        """TRANSITIONAL alias (issue 9), to be removed: `settings["ai.timeout"]` is `settings.ai.timeout`."""
-        return self.values[dotted]
 
     # Convenience accessors: the effective values that combine a key with a fallback.
     @property
@@ -723,7 +716,6 @@ def load_settings(
         sources=MappingProxyType(sources),
         paths=paths,
         env=MappingProxyType(env),
-        values=MappingProxyType(values),
     )
 
 
