@@ -253,9 +253,24 @@ def test_summary_list_portfolio_and_export_show_the_users_currency(cli, backend)
 def test_the_ask_context_carries_the_users_currency_and_day(cli, backend, openai_server, near_midnight):
     ok(cli("profile", "set", "--timezone", AUCKLAND, "--currency", "NZD"))
     ok(cli("add", "20", "food"))
-    ok(cli("ask", "How am I doing?"))
+    assert ok(cli("ask", "How am I doing?", "--json")).json["cached"] is False
     (prompt,) = openai_server.prompts()
     assert '"currency":"NZD"' in prompt and '"today":"2026-11-26"' in prompt
+    assert ok(cli("ask", "How am I doing?", "--json")).json["cached"] is True
+    # An answer given in NZD is not served once the user counts in AUD: the change invalidates it.
+    ok(cli("profile", "set", "--currency", "AUD"))
+    assert ok(cli("ask", "How am I doing?", "--json")).json["cached"] is False
+    assert openai_server.count == 2 and '"currency":"AUD"' in openai_server.prompts()[1]
+
+
+def test_a_new_zone_is_not_hidden_by_a_dashboard_cached_before_it(cli, backend):
+    ok(cli("add", "5", "food"))
+    first = ok(cli("summary", "--json")).json
+    assert (first["as_of"], first["cached"]) == ("2026-11-25T12:00:00+00:00", False)
+    assert ok(cli("summary", "--json")).json["cached"] is True
+    ok(cli("profile", "set", "--timezone", "Asia/Tokyo"))  # still 25 November there (21:00): same month, same days
+    again = ok(cli("summary", "--json")).json
+    assert (again["as_of"], again["cached"]) == ("2026-11-25T21:00:00+09:00", False)
 
 
 # --- the daily insight batch ------------------------------------------------------------------
@@ -291,10 +306,15 @@ def test_the_batch_writes_each_users_insight_for_their_local_day(cli, backend, t
 
         ctx = Context(settings=load_settings(), clock=Clock(dt.datetime(2026, 11, 26, 0, 30, tzinfo=dt.UTC)))
         try:
+            ctx.db.ensure_schema()
+            statements: list[str] = []
+            sa.event.listen(ctx.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
             summary = run_insight_batch(ctx)
         finally:
             ctx.close()
         assert (summary.done, summary.skipped) == (1, 2)
+        # The users' zones came with the batch's own reads: no query for a profile on its own.
+        assert [q for q in statements if "users.timezone" in q and "insights" not in q] == []
         assert server.count == 4
         carol = [str(r["day"])[:10] for r in insight_rows() if r["user"] == "carol"]
         assert carol == ["2026-11-25", "2026-11-26"]
