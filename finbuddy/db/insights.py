@@ -40,9 +40,10 @@ class InsightState:
     currency: str | None = None
 
 
+# Read by name (not position) in _state, so a column added here needs no other change.
 _COLUMNS = (
-    users.c.id,
-    users.c.name,
+    users.c.id.label("user_id"),
+    users.c.name.label("user"),
     insights.c.status,
     insights.c.attempts,
     insights.c.claimed_by,
@@ -60,15 +61,15 @@ def _states(day: dt.date) -> sa.Select:
 def _state(row: sa.Row, day: dt.date, found: bool = True) -> InsightState:
     """The state from a row of _COLUMNS; `found=False`: the user's columns only (no insight row for `day`)."""
     return InsightState(
-        user_id=row[0],
-        user=row[1],
-        status=row[2] if found else None,
-        attempts=(row[3] or 0) if found else 0,
-        claimed_by=row[4] if found else None,
-        claimed_at=as_utc(row[5]) if found else None,
+        user_id=row.user_id,
+        user=row.user,
+        status=row.status if found else None,
+        attempts=(row.attempts or 0) if found else 0,
+        claimed_by=row.claimed_by if found else None,
+        claimed_at=as_utc(row.claimed_at) if found else None,
         day=day,
-        timezone=row[6],
-        currency=row[7],
+        timezone=row.timezone,
+        currency=row.currency,
     )
 
 
@@ -98,13 +99,18 @@ def local_insight_states(
         insights,
         sa.and_(insights.c.user_id == users.c.id, insights.c.day >= first, insights.c.day <= last),
     )
-    stmt = sa.select(*_COLUMNS, insights.c.day).select_from(joined).where(_has_data()).order_by(users.c.id)
+    stmt = (
+        sa.select(*_COLUMNS, insights.c.day.label("row_day"))
+        .select_from(joined)
+        .where(_has_data())
+        .order_by(users.c.id)
+    )
     states: list[InsightState] = []
     for row in conn.execute(stmt):
-        if not states or states[-1].user_id != row[0]:
-            states.append(_state(row, local_day(row[6]), found=False))
-        if row[8] is not None and row[8] == states[-1].day:
-            states[-1] = _state(row, row[8])
+        if not states or states[-1].user_id != row.user_id:
+            states.append(_state(row, local_day(row.timezone), found=False))
+        if row.row_day is not None and row.row_day == states[-1].day:
+            states[-1] = _state(row, row.row_day)
     return states
 
 
