@@ -144,9 +144,11 @@ def _timezone(value: Any) -> str:
 
 
 def _currency(value: Any) -> str:
+    from finbuddy.money import is_currency_code
+
     text = _str(value).strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", text):
-        raise ValueError("must be a three-letter ISO 4217 code such as USD or EUR")
+    if not is_currency_code(text):
+        raise ValueError("must be an ISO 4217 currency code such as USD or EUR")
     return text
 
 

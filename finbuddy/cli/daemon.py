@@ -175,12 +175,12 @@ def status(json_: JsonOption = False) -> None:
         if data.get("jobs_error"):
             say(f"jobs: unknown ({data['jobs_error']})")
             return
-        table = Table(title=f"jobs (times in {ctx.zone.key})", title_justify="left")
+        table = Table(title=f"jobs (times in {ctx.install_zone.key})", title_justify="left")
         for column in ("job", "schedule", "next run", "last run", "status", "result"):
             table.add_column(column, overflow="fold")
 
         def when(moment) -> str:
-            return moment.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
+            return moment.astimezone(ctx.install_zone).strftime("%Y-%m-%d %H:%M")
 
         for view in views:
             run = view.run

@@ -151,14 +151,14 @@ def daily_insights(ctx: Context, control: RunControl) -> JobResult:
 
 def cache_maintenance(ctx: Context, control: RunControl) -> JobResult:
     removed = ctx.cache.cull()
-    return JobResult("ok", {"culled": removed}, completed_day=ctx.today())
+    return JobResult("ok", {"culled": removed}, completed_day=ctx.install_today())
 
 
 def reservation_sweep(ctx: Context, control: RunControl) -> JobResult:
     from finbuddy.advisor import sweep_stale_reservations
 
     refunded = sweep_stale_reservations(ctx)
-    return JobResult("ok", {"refunded": refunded}, completed_day=ctx.today())
+    return JobResult("ok", {"refunded": refunded}, completed_day=ctx.install_today())
 
 
 def default_jobs(settings: Settings) -> list[JobSpec]:

@@ -45,6 +45,10 @@ users = Table(
     Column("data_version", Integer, nullable=False, server_default="0"),
     Column("portfolio_version", Integer, nullable=False, server_default="0"),
     _ts("created_at"),
+    # The user's own IANA zone and ISO 4217 currency (`profile set`, revision 0007); NULL: the install's
+    # user.timezone / user.currency. "Today", the quota day and the insight day are local to the zone.
+    Column("timezone", String(64), nullable=True),
+    Column("currency", String(3), nullable=True),
 )
 
 records = Table(
@@ -128,7 +132,7 @@ ai_quota = Table(
     "ai_quota",
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("day", Date, nullable=False),  # the quota day, local to user.timezone
+    Column("day", Date, nullable=False),  # the quota day, local to the user's zone
     Column("used", Integer, nullable=False),
     PrimaryKeyConstraint("user_id", "day"),
 )

@@ -272,7 +272,7 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
     start, end = month_bounds((month or today).replace(day=1))
     # The comparison depends on the day (1-6 Nov against 1-6 Oct), so the key carries its end.
     compared_to = comparison_periods(start, end, today)[1].isoformat()
-    currency = ctx.settings.currency
+    currency = ctx.currency
     with ctx.db.read() as conn:
         # The primary's version: a summary the user just wrote to is never served stale,
         # even when the figures come from a lagging read replica.
