@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -188,3 +188,24 @@ class Context:
             self.db.dispose()
         if "cache" in self.__dict__:
             self.cache.close()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_context(
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Context:
+    """The library's front door: a Context for `user` (default: user.name) with the settings the environment
+    and config file give (`env` instead of os.environ, e.g. {"FINBUDDY_HOME": ...}). Use it as a context
+    manager so the database and cache are closed: `with open_context("alice") as ctx: ...`."""
+    from finbuddy.config import load_settings
+
+    settings = load_settings(env=env, overrides={"user.name": user}, warn=warn)
+    return Context(settings=settings, clock=clock or Clock.from_env(env), warn=warn)
