@@ -1,5 +1,6 @@
 """Regenerate the generated parts of docs/: the CLI reference (docs/cli.md) from every command's --help,
-and the table of configuration keys in docs/configuration.md from finbuddy.config.
+the table of configuration keys in docs/configuration.md from finbuddy.config, and the --json examples of
+docs/json.md from a scripted session in an empty home.
 
     python scripts/gen_docs.py            # rewrite the files
     python scripts/gen_docs.py --check    # exit 1 if a file is out of date (tests/test_docs.py runs this)
@@ -8,6 +9,7 @@ and the table of configuration keys in docs/configuration.md from finbuddy.confi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
@@ -18,6 +20,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLI_DOC = ROOT / "docs" / "cli.md"
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
+JSON_DOC = ROOT / "docs" / "json.md"
+JSON_BEGIN = "<!-- generated: examples (scripts/gen_docs.py) -->"
+JSON_END = "<!-- end generated: examples -->"
+
+# The scenario whose --json output docs/json.md shows: a fixed clock, an empty home, the offline advisor.
+EXAMPLES: list[tuple[str, list[str]]] = [
+    (
+        "record (`add`, `edit`)",
+        ["add", "12.50", "groceries", "weekly shop", "--merchant", "Aldi", "--date", "2026-11-20", "--json"],
+    ),
+    ("", ["add", "3200", "salary", "--income", "--date", "2026-11-01"]),
+    ("", ["add", "48.90", "dining", "--merchant", "Sushi Zen", "--date", "2026-10-24"]),
+    ("", ["budget", "set", "groceries", "400"]),
+    ("", ["portfolio", "add", "VWCE", "12", "--cost", "98.50"]),
+    ("", ["portfolio", "price", "VWCE", "104.20"]),
+    ("list (`list --json`: an array of records)", ["list", "--json", "--limit", "2"]),
+    ("budgets (`budget list --json`)", ["budget", "list", "--json"]),
+    ("summary (`summary --json`)", ["summary", "--json"]),
+    ("portfolio (`portfolio show --json`)", ["portfolio", "show", "--json"]),
+    ("ask (`ask --json`)", ["ask", "Can I afford a weekend trip for 300?", "--json"]),
+    ("quota (`quota --json`)", ["quota", "--json"]),
+    ("usage (`usage --json`)", ["usage", "--days", "2", "--json"]),
+    ("profile (`profile show --json`)", ["profile", "show", "--json"]),
+    ("export (`export --format json`)", ["export", "--format", "json"]),
+    ("an error (`--json`, exit 2)", ["add", "12.345", "food", "--json"]),
+]
 BEGIN = "<!-- generated: keys (scripts/gen_docs.py) -->"
 END = "<!-- end generated: keys -->"
 WIDTH = "100"
@@ -111,19 +139,59 @@ def config_table() -> str:
     return "\n".join(rows)
 
 
-def with_config_table(text: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{CONFIG_DOC} lacks the markers {BEGIN!r} … {END!r}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{config_table()}\n{END}{tail}"
+def json_examples() -> str:
+    """Run the scenario in a fresh home and show each --json document as the command printed it."""
+    import json
+    import tempfile
+
+    from finbuddy.cli import main as finbuddy
+
+    parts: list[str] = []
+    with tempfile.TemporaryDirectory() as home:
+        for name in [n for n in os.environ if n.startswith(("FINBUDDY_", "OPENAI_"))]:
+            del os.environ[name]
+        os.environ.update(
+            {
+                "FINBUDDY_HOME": home,
+                "FINBUDDY_USER": "alice",
+                "FINBUDDY_USER_TIMEZONE": "UTC",
+                "FINBUDDY_FAKE_NOW": "2026-11-25T12:00:00+00:00",
+                "FINBUDDY_AI_PROVIDER": "offline",
+                "FINBUDDY_NO_SERVER": "1",
+                "NO_COLOR": "1",
+            }
+        )
+        for title, argv in EXAMPLES:
+            buffer = io.StringIO()
+            with redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+                code = finbuddy(argv)
+            if not title:
+                continue
+            if not buffer.getvalue().strip():
+                raise SystemExit(f"`finbuddy {' '.join(argv)}` printed no JSON (exit {code})")
+            document = json.dumps(json.loads(buffer.getvalue()), indent=2, ensure_ascii=False)
+            command = " ".join(("finbuddy", *(a if " " not in a else repr(a) for a in argv)))
+            parts.append(f"### {title}\n\n`{command}` (exit {code})\n\n```json\n{document}\n```\n")
+    return "\n".join(parts)
+
+
+def _between(text: str, begin: str, end: str, content: str, path: Path) -> str:
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path} lacks the markers {begin!r} … {end!r}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{content}\n{end}{tail}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is out of date")
     args = parser.parse_args()
-    wanted = {CLI_DOC: cli_reference() + "\n", CONFIG_DOC: with_config_table(CONFIG_DOC.read_text(encoding="utf-8"))}
+    wanted = {
+        CLI_DOC: cli_reference() + "\n",
+        CONFIG_DOC: _between(CONFIG_DOC.read_text(encoding="utf-8"), BEGIN, END, config_table(), CONFIG_DOC),
+        JSON_DOC: _between(JSON_DOC.read_text(encoding="utf-8"), JSON_BEGIN, JSON_END, json_examples(), JSON_DOC),
+    }
     stale = [path for path, text in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
