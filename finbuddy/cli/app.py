@@ -65,6 +65,7 @@ MODULES = (
     "config_cmd",
     "db_cmd",
     "recurring",
+    "trend",
 )
 COMMAND_MODULES = {
     "add": "records",
@@ -84,6 +85,7 @@ COMMAND_MODULES = {
     "config": "config_cmd",
     "db": "db_cmd",
     "recurring": "recurring",
+    "trend": "trend",
 }
 _GLOBAL_WITH_VALUE = {"--user", "-u"}
 
