@@ -1,0 +1,37 @@
+"""Budget alerts: one row per budget (category and amount), threshold (80 or 100 %) and month.
+
+Revision ID: 0007_budget_alerts
+Revises: 0006_database_identity
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_budget_alerts"
+down_revision = "0006_database_identity"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "budget_alerts",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("category", sa.String(length=64), nullable=False),
+        sa.Column("budget_cents", sa.BigInteger(), nullable=False),
+        sa.Column("threshold", sa.Integer(), nullable=False),
+        sa.Column("spent_cents", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("threshold IN (80, 100)", name=op.f("ck_budget_alerts_threshold")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_budget_alerts_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint(
+            "user_id", "month", "category", "budget_cents", "threshold", name=op.f("pk_budget_alerts")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("budget_alerts")
