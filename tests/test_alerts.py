@@ -204,6 +204,21 @@ def test_insights_shows_last_months_alerts_for_a_week(cli, backend, run_job, mon
     assert cli("insights", "--json").exit_code == 1
 
 
+def test_the_dashboard_shows_the_months_alerts_even_when_cached(cli, backend, run_job):
+    assert cli("budget", "set", "dining", "100").exit_code == 0
+    add(cli, "85", "dining")
+    add(cli, "120", "dining", "2026-10-10")
+    first = cli("summary", "--json").json
+    assert first["alerts"] == []
+    run_job()  # writes the November alert; the user's data (and the cache key) did not change
+    cached = cli("summary", "--json").json
+    assert cached["cached"] is True
+    assert [(a["month"], a["threshold"], a["spent"]) for a in cached["alerts"]] == [("2026-11", 80, "85.00")]
+    assert cli("summary", "--month", "2026-10", "--json").json["alerts"] == []  # October's run never happened
+    out = cli("summary").stdout
+    assert "Budget alerts" in out and "dining passed 80 % of its 100.00 budget (85.00 spent, 85.0 %)" in out
+
+
 def test_the_job_is_registered_daily_at_the_insight_time(monkeypatch):
     from finbuddy.daemon.jobs import Daily, default_jobs
 
