@@ -70,10 +70,15 @@ def read_alerts(
     conn: Connection, user_id: int, months: list[dt.date], written_since: dt.datetime | None = None
 ) -> list[sa.RowMapping]:
     """The user's alerts of `months` (first days), and (if given) any written since `written_since`; newest first."""
+    return list(conn.execute(alerts_stmt(user_id, months, written_since)).mappings())
+
+
+def alerts_stmt(user_id: int, months: list[dt.date], written_since: dt.datetime | None = None) -> sa.Select:
+    """read_alerts' statement: a range of the primary key (user_id, month ...)."""
     wanted: sa.ColumnElement[bool] = budget_alerts.c.month.in_(months)
     if written_since is not None:
         wanted = sa.or_(wanted, budget_alerts.c.created_at >= written_since)
-    stmt = (
+    return (
         sa.select(
             budget_alerts.c.month,
             budget_alerts.c.category,
@@ -89,4 +94,3 @@ def read_alerts(
             budget_alerts.c.category,
         )
     )
-    return list(conn.execute(stmt).mappings())

@@ -23,7 +23,7 @@ class MerchantDay:
     key: str  # the merchant, lower case and without spaces (the SQL side of the key; see ledger.recurring)
     day: dt.date
     cents: int
-    merchant: str
+    merchant: str  # as spelled on those records (one spelling per row: spellings of one key come apart)
     category: str
 
 
@@ -33,40 +33,39 @@ def merchant_key(column) -> sa.ColumnElement:
 
 
 def recurring_candidates_stmt(user_id: int, since: dt.date, max_days: int = MAX_DAYS_PER_MERCHANT) -> sa.Select:
-    """Per (merchant key, day) the summed expenses since `since`, for merchants seen on 2..max_days days,
-    ordered by merchant and day: one range scan of the user's expenses, grouped twice in the database."""
-    keyed = (
+    """Per (merchant, day) the summed expenses since `since`, for merchants (by merchant_key) seen on 2..max_days
+    days.
+
+    The first GROUP BY follows ix_records_user_kind_merchant (covering, already in merchant and date order: no
+    sort, no table lookups); the key and the count per key are then computed over those grouped rows only."""
+    per_day = (
         sa.select(
-            merchant_key(records.c.merchant).label("key"),
-            records.c.expense_date.label("day"),
-            records.c.amount_cents,
             records.c.merchant,
-            records.c.category,
+            records.c.expense_date.label("day"),
+            sa.func.sum(records.c.amount_cents).label("cents"),
+            sa.func.max(records.c.category).label("category"),
         )
         .where(
             records.c.user_id == user_id,
             records.c.kind == "expense",
-            records.c.expense_date >= since,
             records.c.merchant.is_not(None),
+            records.c.expense_date >= since,
         )
-        .subquery("keyed")
-    )
-    per_day = (
-        sa.select(
-            keyed.c.key,
-            keyed.c.day,
-            sa.func.sum(keyed.c.amount_cents).label("cents"),
-            sa.func.max(keyed.c.merchant).label("merchant"),
-            sa.func.max(keyed.c.category).label("category"),
-        )
-        .group_by(keyed.c.key, keyed.c.day)
+        .group_by(records.c.merchant, records.c.expense_date)
         .subquery("per_day")
     )
-    counted = sa.select(per_day, sa.func.count().over(partition_by=per_day.c.key).label("days")).subquery("counted")
-    return (
-        sa.select(counted.c.key, counted.c.day, counted.c.cents, counted.c.merchant, counted.c.category)
-        .where(counted.c.days.between(2, max_days))
-        .order_by(counted.c.key, counted.c.day)
+    key = merchant_key(per_day.c.merchant)
+    counted = sa.select(
+        key.label("key"),
+        per_day.c.day,
+        per_day.c.cents,
+        per_day.c.merchant,
+        per_day.c.category,
+        sa.func.count().over(partition_by=key).label("days"),
+    ).subquery("counted")
+    # No ORDER BY: the rows are grouped again per merchant in Python, which orders each series itself.
+    return sa.select(counted.c.key, counted.c.day, counted.c.cents, counted.c.merchant, counted.c.category).where(
+        counted.c.days.between(2, max_days)
     )
 
 

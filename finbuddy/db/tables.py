@@ -69,6 +69,8 @@ records = Table(
     Index("ix_records_user_category", "user_id", "category", "expense_date"),
     # covering index for the month aggregates of `summary` (revision 0002)
     Index("ix_records_user_kind_date", "user_id", "kind", "expense_date", "category", "amount_cents"),
+    # covering index for a merchant's history, in merchant then date order: recurring charges (revision 0007)
+    Index("ix_records_user_kind_merchant", "user_id", "kind", "merchant", "expense_date", "amount_cents", "category"),
     # import idempotency: one fingerprint per user (NULLs are distinct on both backends)
     Index("uq_records_user_fingerprint", "user_id", "fingerprint", unique=True),
 )

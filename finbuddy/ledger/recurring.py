@@ -190,12 +190,14 @@ def _key(merchant: str) -> str:
 
 
 def detect_recurring(rows: list[MerchantDay], today: dt.date) -> list[RecurringCharge]:
-    """The recurring charges among per-merchant dated amounts (ordered by merchant, then day)."""
+    """The recurring charges among per-merchant dated amounts (in any order)."""
     series: dict[str, dict[dt.date, list[Any]]] = {}
     for row in rows:
         days = series.setdefault(_key(row.merchant), {})
-        if row.day in days:  # two SQL keys that fold to one (non-ASCII case): one charge per day
-            days[row.day][0] += row.cents
+        if row.day in days:  # two spellings of one merchant on one day: one charge, and one (fixed) spelling
+            day = days[row.day]
+            day[0] += row.cents
+            day[1], day[2] = max(day[1], row.merchant), max(day[2], row.category)
         else:
             days[row.day] = [row.cents, row.merchant, row.category]
     found = []

@@ -1,4 +1,6 @@
-"""Budget alerts: one row per budget (category and amount), threshold (80 or 100 %) and month.
+"""Budget alerts: one row per budget (category and amount), threshold (80 or 100 %) and month; and a covering
+index on records for a merchant's history by date, which recurring charges are found with (and the dashboard's
+forecast reads on every fresh summary: without it each row of the history is a table lookup).
 
 Revision ID: 0007_budget_alerts
 Revises: 0006_database_identity
@@ -31,7 +33,13 @@ def upgrade() -> None:
             "user_id", "month", "category", "budget_cents", "threshold", name=op.f("pk_budget_alerts")
         ),
     )
+    op.create_index(
+        "ix_records_user_kind_merchant",
+        "records",
+        ["user_id", "kind", "merchant", "expense_date", "amount_cents", "category"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_records_user_kind_merchant", table_name="records")
     op.drop_table("budget_alerts")
