@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -361,8 +361,4 @@ def _still_running(charge: RecurringCharge, today: dt.date) -> RecurringCharge |
         missed += 1
         if missed >= 2:
             return None
-    if next_date == charge.next_date:
-        return charge
-    from dataclasses import replace
-
-    return replace(charge, next_date=next_date)
+    return charge if next_date == charge.next_date else replace(charge, next_date=next_date)
