@@ -65,6 +65,8 @@ MODULES = (
     "config_cmd",
     "db_cmd",
     "profile",
+    "recurring",
+    "trend",
 )
 COMMAND_MODULES = {
     "add": "records",
@@ -84,6 +86,8 @@ COMMAND_MODULES = {
     "config": "config_cmd",
     "db": "db_cmd",
     "profile": "profile",
+    "recurring": "recurring",
+    "trend": "trend",
 }
 
 
