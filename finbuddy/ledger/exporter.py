@@ -14,18 +14,11 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from finbuddy.context import Context
+from finbuddy.ledger.fields import escape_cell
 from finbuddy.money import format_cents
 
 CSV_COLUMNS = ("date", "kind", "amount", "category", "merchant", "note")
 FORMATS = ("csv", "json")
-_FORMULA_START = frozenset("=+-@\t\r")
-
-
-def escape_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas; the importer's unescape_cell undoes exactly this."""
-    if text and (text[0] in _FORMULA_START or (text[0] == "'" and len(text) > 1 and text[1] in _FORMULA_START | {"'"})):
-        return "'" + text
-    return text
 
 
 @dataclass(frozen=True)
