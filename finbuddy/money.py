@@ -149,8 +149,10 @@ def format_amount(amount: Decimal) -> str:
     return format_cents(to_cents(amount.quantize(CENT)))
 
 
-def format_cents_grouped(cents: int) -> str:
-    """For people: thousands grouped ("1,234.50")."""
-    sign = "-" if cents < 0 else ""
+def format_cents_grouped(cents: int | None, signed: bool = False) -> str:
+    """For people: thousands grouped ("1,234.50"; "+1,234.50" when `signed`); no amount is blank."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else "+" if signed and cents > 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole:,}.{frac:02d}"

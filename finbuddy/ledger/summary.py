@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from finbuddy.context import Context
 from finbuddy.dates import month_bounds, previous_month
+from finbuddy.money import cents_from_text as _cents
 from finbuddy.money import format_cents
 
 CACHE_KIND = "summary"
@@ -120,10 +120,6 @@ class Summary:
             as_of=dt.datetime.fromisoformat(data["as_of"]),
             cached=cached,
         )
-
-
-def _cents(text: str) -> int:
-    return int(Decimal(text) * 100)
 
 
 def _pct(part: int, whole: int) -> float:
