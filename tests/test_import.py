@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_ledger import count_rows, one_line_error, stored_records
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -418,3 +420,46 @@ def test_import_streams_with_bounded_memory(tmp_path):
     # page cache), never in proportion to the file (200k rows held in memory would be 100+ MB).
     assert big_peak - small_peak < 12 * 1024, (small_peak, big_peak)
     assert big_growth < 30 * 1024, (small_growth, big_growth)
+
+
+@pytest.mark.usefixtures("backend")
+class TestMalformedFiles:
+    def test_unterminated_quote_exits_2_naming_its_line_and_imports_nothing(self, cli, tmp_path):
+        path = tmp_path / "in.csv"
+        path.write_bytes(b'date,amount,note\n2025-01-05,-5,"open\n2025-01-06,-6,rent\n')
+        r = cli("import", path)
+        assert r.exit_code == 2, r.stdout
+        line = one_line_error(r.stderr)
+        assert "in.csv line 2:" in line and "quote" in line
+        assert records(cli) == []
+
+    def test_text_after_a_closing_quote_is_malformed(self, cli, tmp_path):
+        path = write(tmp_path, 'date,amount,note\n2025-01-05,-5,ok\n2025-01-06,-6,"5" screen"\n')
+        r = cli("import", path)
+        assert r.exit_code == 2
+        assert "in.csv line 3:" in one_line_error(r.stderr)
+        assert records(cli) == []
+
+    def test_nul_byte_in_a_note_exits_2_naming_its_line(self, cli, tmp_path, db_url):
+        path = tmp_path / "in.csv"
+        path.write_bytes(b"date,amount,note\n2025-01-05,-5,fine\n2025-01-06,-6,bad\x00note\n")
+        r = cli("import", path)
+        assert r.exit_code == 2, r.stdout
+        line = one_line_error(r.stderr)
+        assert "in.csv line 3:" in line and "NUL" in line
+        assert count_rows(db_url, "records") == 0
+
+    def test_nul_byte_in_add_and_edit_is_one_line_exit_2(self, cli, db_url):
+        r = cli("add", "5", "food", "a\x00b")
+        assert r.exit_code == 2
+        assert "NUL" in one_line_error(r.stderr)
+        assert count_rows(db_url, "records") == 0
+        assert cli("add", "5", "food", "fine").exit_code == 0
+        r = cli("edit", "1", "--note", "x\x00")
+        assert r.exit_code == 2
+        assert "NUL" in one_line_error(r.stderr)
+        assert [row["note"] for row in stored_records(db_url)] == ["fine"]
+        for option in ("--merchant", "--category"):
+            r = cli("edit", "1", option, "x\x00")
+            assert r.exit_code == 2, option
+            one_line_error(r.stderr)

@@ -60,11 +60,15 @@ def normalize_merchant(text: str | None) -> str | None:
 
 
 def normalize_note(text: str | None) -> str | None:
-    """Notes are stored verbatim (any Unicode), up to 1,000 characters; an empty note is no note."""
+    """Notes are stored verbatim (any Unicode but NUL), up to 1,000 characters; an empty note is no note."""
     if text is None or text.strip() == "":
         return None
     if len(text) > MAX_NOTE:
         raise ValidationError(f"note {text[:20]!r}... is {len(text)} characters long: expected at most 1000")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL, so no backend stores it (SQLite would, silently).
+        shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+        raise ValidationError(f"note {shown} contains a NUL character (\\x00): expected text without NUL")
     return text
 
 

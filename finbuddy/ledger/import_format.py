@@ -206,7 +206,8 @@ def _rows(path: Path, delimiter: str, label: str) -> Iterator[tuple[int, list[st
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        # strict: a quote left open would otherwise swallow the rest of the file into one cell
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
         end = 0
         try:
             for cells in reader:
@@ -218,4 +219,12 @@ def _rows(path: Path, delimiter: str, label: str) -> Iterator[tuple[int, list[st
                 f"{label} line {end + 1}: not UTF-8 text: expected a UTF-8 CSV (save it as CSV UTF-8)"
             ) from None
         except csv.Error as exc:
-            raise ValidationError(f"{label} line {reader.line_num}: malformed CSV: {exc}") from None
+            if "unexpected end of data" in str(exc):
+                raise ValidationError(
+                    f"{label} line {end + 1}: malformed CSV: a quoted cell starts in this row and its closing "
+                    '" never comes: expected every opening " to be closed'
+                ) from None
+            raise ValidationError(
+                f"{label} line {reader.line_num}: malformed CSV: {exc}: expected a closing quote to be followed by "
+                'the separator or the end of the line (write a " inside a quoted cell as "")'
+            ) from None
