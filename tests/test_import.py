@@ -55,6 +55,7 @@ class TestHeaders:
             "dry_run": False,
             "columns": None,
             "ignored_columns": None,
+            "sign": None,  # every row has its kind: no amount is read by its sign
         }
         assert records(cli) == [
             ("2026-11-01", "expense", "12.50", "groceries", "Tesco", "milk, eggs"),
@@ -463,3 +464,67 @@ class TestMalformedFiles:
             r = cli("edit", "1", option, "x\x00")
             assert r.exit_code == 2, option
             one_line_error(r.stderr)
+
+
+class TestSignConvention:
+    def test_a_file_without_negative_amounts_is_a_list_of_expenses(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount,merchant\n2026-11-01,12.50,Shop\n2026-11-02,3,Cafe\n")
+        result = do_import(cli, path)
+        assert result["sign"] == "card"
+        assert records(cli) == [
+            ("2026-11-01", "expense", "12.50", "uncategorized", "Shop", None),
+            ("2026-11-02", "expense", "3.00", "uncategorized", "Cafe", None),
+        ]
+
+    def test_a_file_with_both_signs_reads_negative_as_expense(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,-12.50\n2026-11-02,100\n")
+        assert do_import(cli, path)["sign"] == "bank"
+        assert [r[1] for r in records(cli)] == ["expense", "income"]
+
+    def test_sign_card_reads_positive_as_charge_and_negative_as_refund(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,40.00\n2026-11-02,-15.00\n")
+        assert do_import(cli, path, "--sign", "card")["sign"] == "card"
+        assert records(cli) == [
+            ("2026-11-01", "expense", "40.00", "uncategorized", None, None),
+            ("2026-11-02", "income", "15.00", "uncategorized", None, None),
+        ]
+
+    def test_sign_bank_reads_a_file_of_positive_amounts_as_income(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,2500\n2026-11-15,2500\n")
+        assert do_import(cli, path, "--sign", "bank")["sign"] == "bank"
+        assert [r[1] for r in records(cli)] == ["income", "income"]
+
+    def test_the_reading_is_told_on_stderr_for_people(self, cli, tmp_path):
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,12.50\n"))
+        assert r.exit_code == 0
+        assert "card statement" in r.stderr and "--sign bank" in r.stderr
+        assert "card" not in r.stdout
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,-1\n2026-11-02,1\n", name="b.csv"))
+        assert "bank statement" in r.stderr
+
+    def test_kind_and_debit_credit_columns_need_no_sign(self, cli, tmp_path):
+        kinds = write(tmp_path, "date,kind,amount\n2026-11-01,income,5\n2026-11-02,expense,-7\n")
+        assert do_import(cli, kinds, "--sign", "card")["sign"] is None
+        split = write(tmp_path, "date,debit,credit\n2026-11-03,4,\n2026-11-04,,9\n", name="split.csv")
+        assert do_import(cli, split)["sign"] is None
+        assert [r[1:3] for r in records(cli)] == [
+            ("income", "5.00"),
+            ("expense", "7.00"),
+            ("expense", "4.00"),
+            ("income", "9.00"),
+        ]
+
+    def test_rows_identical_by_kind_and_by_sign_are_both_kept(self, cli, tmp_path):
+        # the second row's kind comes from its sign (no negative amount: an expense), so it is the
+        # same as the first row, and an identical row in one file is imported, not dropped
+        path = write(tmp_path, "date,kind,amount,merchant\n2026-11-01,expense,5,Cafe\n2026-11-01,,5,Cafe\n")
+        result = do_import(cli, path)
+        assert (result["imported"], result["sign"]) == (2, "card")
+        assert records(cli) == [("2026-11-01", "expense", "5.00", "uncategorized", "Cafe", None)] * 2
+        assert do_import(cli, path)["duplicates"] == 2
+
+    def test_bad_sign_option_exits_2(self, cli, tmp_path):
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,1\n"), "--sign", "credit")
+        assert r.exit_code == 2
+        assert "'credit'" in one_line_error(r.stderr)
+        assert records(cli) == []

@@ -67,6 +67,14 @@ def import_(
         str,
         typer.Option("--date-format", help="How to read slash dates like 03/04/2026: auto, dmy or mdy."),
     ] = "auto",
+    sign: Annotated[
+        str,
+        typer.Option(
+            "--sign",
+            help="How to read signed amounts: bank (negative = expense), card (positive = expense, "
+            "negative = refund), or auto: bank if any amount is negative, else every row is an expense.",
+        ),
+    ] = "auto",
     json_: JsonOption = False,
 ) -> None:
     """Import records from a CSV file: every row is checked first, re-importing adds nothing."""
@@ -76,7 +84,7 @@ def import_(
     mapping = parse_mapping(map_)
     bar = _ProgressBar() if not json_ and sys.stderr.isatty() else None
     try:
-        result = import_csv(ctx, file, mapping, dry_run=dry_run, date_format=date_format, progress=bar)
+        result = import_csv(ctx, file, mapping, dry_run=dry_run, date_format=date_format, sign=sign, progress=bar)
     finally:
         if bar is not None:
             bar.stop()
@@ -89,8 +97,18 @@ def import_(
         )
         if result.ignored_columns:
             say(f"Ignored columns: {', '.join(printable(c) for c in result.ignored_columns)} (use --map to read them)")
+        if result.sign is not None:
+            sys.stderr.write(f"finbuddy: {_SIGN_READINGS[result.sign]}\n")
 
     emit(result.to_json(), json_, render)
+
+
+_SIGN_READINGS = {
+    "bank": "amounts read as a bank statement: negative = expense, positive = income "
+    "(--sign card reads positive amounts as expenses)",
+    "card": "amounts read as a card statement: positive = expense, negative = refund (income) "
+    "(--sign bank reads positive amounts as income)",
+}
 
 
 def _open_output(target: Path, force: bool):

@@ -1,4 +1,4 @@
-"""Validating import rows: every row is checked once, the file's date order is settled, and the plan records it.
+"""Validating import rows: every row is checked once, the file's date order and sign are settled in a plan.
 
 check_rows() reads the whole file and returns an ImportPlan, or raises ValidationError naming the
 first bad line. The plan then yields the rows as they will be stored (ImportPlan.records()), each
@@ -21,6 +21,15 @@ from finbuddy.money import parse_signed_cents
 DEFAULT_CATEGORY = "uncategorized"
 PROGRESS_EVERY = 5000
 DATE_ORDERS = ("dmy", "mdy")
+# How a signed amount (with no kind beside it) reads: a bank statement lists spending as negative,
+# a card statement lists charges as positive and refunds as negative.
+SIGNS = ("bank", "card")
+_SIGN_KIND = {
+    ("bank", True): "expense",
+    ("bank", False): "income",
+    ("card", True): "income",
+    ("card", False): "expense",
+}
 
 ProgressCallback = Callable[[str, int, int | None], None]
 
@@ -35,10 +44,11 @@ SlashDate = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class ParsedRow:
-    """One checked row; `day` is still a SlashDate while the file's date order is open."""
+    """One checked row; `day` is still a SlashDate while the file's date order is open, and `kind`
+    None (with `cents` signed) while the file's sign convention is."""
 
     day: dt.date | SlashDate
-    kind: str
+    kind: str | None
     cents: int
     category: str
     merchant: str | None
@@ -71,7 +81,7 @@ def make_date(year: int, month: int, day: int, text: str) -> dt.date:
 class RowParser:
     """Parses one CSV row of a recognised format into a ParsedRow (raises ValidationError)."""
 
-    def __init__(self, fmt: CsvFormat, date_order: str | None) -> None:
+    def __init__(self, fmt: CsvFormat, date_order: str | None, sign: str | None) -> None:
         p = fmt.layout.positions
         self.width = fmt.layout.width
         self.i_date = p["date"]
@@ -83,6 +93,7 @@ class RowParser:
         self.i_merchant = p.get("merchant")
         self.i_note = p.get("note")
         self.date_order = date_order  # "dmy" | "mdy" | None (slash dates left unresolved)
+        self.sign = sign  # "bank" | "card" | None (signed amounts left unresolved)
         self.decimal_comma = fmt.decimal_comma
         self._categories: dict[str, str] = {}
 
@@ -130,7 +141,7 @@ class RowParser:
             return 0
         return parse_signed_cents(cells[index].strip(), what, self.decimal_comma)
 
-    def _amount(self, cells: list[str], kind: str | None) -> tuple[str, int]:
+    def _amount(self, cells: list[str], kind: str | None) -> tuple[str | None, int]:
         if self.i_amount is not None:
             raw = cells[self.i_amount].strip()
             if not raw:
@@ -138,9 +149,11 @@ class RowParser:
             cents = self._cents(cells, self.i_amount, "amount")
             if cents == 0:
                 raise ValidationError(f"amount {raw!r} is zero: expected a non-zero amount")
-            if kind is None:
-                kind = "expense" if cents < 0 else "income"
-            return kind, abs(cents)
+            if kind is not None:
+                return kind, abs(cents)
+            if self.sign is None:
+                return None, cents
+            return _SIGN_KIND[(self.sign, cents < 0)], abs(cents)
         debit = self._cents(cells, self.i_debit, "debit")
         credit = self._cents(cells, self.i_credit, "credit")
         if debit and credit:
@@ -214,6 +227,27 @@ class RepeatFilter:
             self.bits[i >> 3] |= 1 << (i & 7)
 
 
+class SignVote:
+    """Whether any amount read by its sign is negative: a file without one is a list of expenses."""
+
+    def __init__(self) -> None:
+        self.signed_rows = 0
+        self.negative = False
+
+    def see(self, cents: int) -> None:
+        self.signed_rows += 1
+        if cents < 0:
+            self.negative = True
+
+    def settle(self, sign: str | None) -> str | None:
+        """The convention the file is read with (None when no row's kind came from its sign)."""
+        if not self.signed_rows:
+            return None
+        if sign is not None:
+            return sign
+        return "bank" if self.negative else "card"
+
+
 class DateOrderVote:
     """Slash dates with no order given: the first line that rules out each order, and an ambiguous one."""
 
@@ -267,6 +301,7 @@ class ImportPlan:
     user: str
     format: CsvFormat
     date_order: str | None  # "dmy" | "mdy" once slash dates are settled
+    sign: str | None  # "bank" | "card" when some row's kind comes from its amount's sign
     rows: int  # data rows in the file
     repeats: frozenset[str]  # texts of rows that may occur more than once in the file
 
@@ -276,7 +311,7 @@ class ImportPlan:
         A row's fingerprint is sha256 of its base_text plus the number of identical rows earlier in
         the file, so importing the file again adds nothing while identical rows in it are all kept.
         """
-        parser = RowParser(self.format, self.date_order)
+        parser = RowParser(self.format, self.date_order, self.sign)
         candidates = self.repeats
         occurrences: dict[str, int] = {}
         user, label = self.user, self.format.label
@@ -286,7 +321,8 @@ class ImportPlan:
                 row = parser.parse(cells)
             except ValidationError as exc:  # the file changed since pass 1
                 raise ValidationError(f"{label} line {line}: {exc.message}") from None
-            assert isinstance(row.day, dt.date)  # the parser knows the date order now
+            # the parser knows the date order and the sign now
+            assert isinstance(row.day, dt.date) and row.kind is not None
             text = base_text(user, row.day, row.kind, row.cents, row.category, row.merchant, row.note)
             seen = 0
             if text in candidates:
@@ -297,12 +333,20 @@ class ImportPlan:
 
 
 def check_rows(
-    user: str, fmt: CsvFormat, date_order: str | None = None, progress: ProgressCallback | None = None
+    user: str,
+    fmt: CsvFormat,
+    date_order: str | None = None,
+    sign: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ImportPlan:
-    """Pass 1: validate every row, settle the date order, find the rows that may repeat."""
-    parser = RowParser(fmt, date_order)
+    """Pass 1: validate every row, settle the date order and the sign, find the rows that may repeat.
+
+    `date_order` and `sign` given are used; None lets the file decide (see importer's docstring).
+    """
+    parser = RowParser(fmt, date_order, None)  # signed amounts stay signed: the vote counts them
     repeats = RepeatFilter(fmt.path.stat().st_size)
     vote = DateOrderVote()
+    sign_vote = SignVote()
     total = 0
     for line, cells in fmt.rows():
         try:
@@ -313,10 +357,17 @@ def check_rows(
                 days = [row.day]
         except ValidationError as exc:
             raise ValidationError(f"{fmt.label} line {line}: {exc.message}") from None
-        repeats.add(list({base_text(user, d, row.kind, row.cents, row.category, row.merchant, row.note) for d in days}))
+        if row.kind is None:
+            sign_vote.see(row.cents)
+        # every text the row may turn out to be, until the date order and the sign are settled
+        kinds = (row.kind,) if row.kind is not None else ("expense", "income")
+        cents = abs(row.cents)
+        repeats.add(
+            list({base_text(user, d, k, cents, row.category, row.merchant, row.note) for d in days for k in kinds})
+        )
         total += 1
         if progress is not None and total % PROGRESS_EVERY == 0:
             progress("checking", total, None)
     if date_order is None:
         date_order = vote.settle(fmt.label)
-    return ImportPlan(user, fmt, date_order, total, frozenset(repeats.candidates))
+    return ImportPlan(user, fmt, date_order, sign_vote.settle(sign), total, frozenset(repeats.candidates))

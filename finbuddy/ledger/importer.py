@@ -7,11 +7,15 @@ How a file is read (this is the documented contract):
 - Columns are recognised by name, case-insensitively, ignoring `_`/`-`/extra spaces and a trailing
   "(...)" such as "Amount (EUR)": see HEADER_ALIASES. `--map COL=FIELD` names the rest (or
   overrides a guess); FIELD is one of FIELDS or `ignore`. Unrecognised columns are ignored.
-- A row needs a date and either an amount or a debit/credit amount. Without a kind column (or with
-  an empty kind cell) a signed amount decides: negative = expense, positive = income; a debit cell
-  is an expense and a credit cell income. With a kind (expense|income, also debit|credit) the
-  amount's sign is ignored. Amounts: "12.50", "-12.50", "1,234.56", "(12.50)", "12.50-", an
-  optional currency sign; with `;` separators a decimal comma ("1.234,56") too. Zero is an error.
+- A row needs a date and either an amount or a debit/credit amount. A debit cell is an expense and
+  a credit cell income. With a kind (expense|income, also debit|credit) the amount's sign is
+  ignored. Without a kind column (or with an empty kind cell) a signed amount decides, read by the
+  file's convention like its date order: if any such amount is negative, the file is a bank
+  statement (negative = expense, positive = income); if none is, it is a list of expenses or a
+  card statement (positive = expense, negative = a refund, i.e. income). `sign` ("bank"|"card")
+  overrides the guess; ImportResult.sign says which reading was used.
+- Amounts: "12.50", "-12.50", "1,234.56", "(12.50)", "12.50-", an optional currency sign; with
+  `;` separators a decimal comma ("1.234,56") too. Zero is an error.
 - Dates: YYYY-MM-DD (a time after it is ignored), DD.MM.YYYY, and D/M/YYYY or M/D/YYYY: slash
   dates are read day-first or month-first for the whole file, whichever every row allows;
   if both do (all days <= 12) the file is ambiguous and `date_format` ("dmy"|"mdy") must say.
@@ -37,7 +41,7 @@ from typing import Any
 from finbuddy.context import Context
 from finbuddy.errors import ValidationError
 from finbuddy.ledger.import_format import FIELDS, HEADER_ALIASES, parse_mapping, recognise
-from finbuddy.ledger.import_rows import DATE_ORDERS, ProgressCallback, check_rows
+from finbuddy.ledger.import_rows import DATE_ORDERS, SIGNS, ProgressCallback, check_rows
 from finbuddy.ledger.import_write import CHUNK_ROWS, write_plan
 
 __all__ = ["FIELDS", "HEADER_ALIASES", "ImportResult", "ProgressCallback", "import_csv", "parse_mapping"]
@@ -52,6 +56,7 @@ class ImportResult:
     columns: dict[str, str] = field(default_factory=dict)  # field -> the column it was read from
     ignored_columns: list[str] = field(default_factory=list)
     date_format: str | None = None
+    sign: str | None = None  # "bank" | "card": how signed amounts were read (None: no row needed it)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,7 @@ class ImportResult:
             "dry_run": self.dry_run,
             "columns": self.columns,
             "ignored_columns": self.ignored_columns,
+            "sign": self.sign,
         }
 
 
@@ -72,12 +78,21 @@ def import_csv(
     date_format: str | None = None,
     progress: ProgressCallback | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    sign: str | None = None,
 ) -> ImportResult:
     """Import ctx.user's records from a CSV file (see the module docstring for what is accepted)."""
     if date_format not in (None, "auto", *DATE_ORDERS):
         raise ValidationError(f"date format {date_format!r} is not valid: expected auto, dmy or mdy")
+    if sign not in (None, "auto", *SIGNS):
+        raise ValidationError(f"--sign {sign!r} is not valid: expected bank or card")
     fmt = recognise(path, mapping)
-    plan = check_rows(ctx.user, fmt, None if date_format == "auto" else date_format, progress)
+    plan = check_rows(
+        ctx.user,
+        fmt,
+        date_order=None if date_format == "auto" else date_format,
+        sign=None if sign == "auto" else sign,
+        progress=progress,
+    )
     counts = write_plan(ctx, plan, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress)
     return ImportResult(
         imported=counts.imported,
@@ -87,4 +102,5 @@ def import_csv(
         columns=fmt.layout.columns,
         ignored_columns=fmt.layout.ignored,
         date_format=plan.date_order,
+        sign=plan.sign,
     )
