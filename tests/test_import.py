@@ -528,3 +528,28 @@ class TestSignConvention:
         assert r.exit_code == 2
         assert "'credit'" in one_line_error(r.stderr)
         assert records(cli) == []
+
+
+class TestTerminalText:
+    """Names from the file or the command line reach stderr quoted and escaped, never as terminal codes."""
+
+    ESC = "\x1b]0;owned\x07\x1b[2J"
+
+    def test_a_file_name_with_escapes_is_quoted_in_errors(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,x\n", name=f"{self.ESC}.csv")
+        r = cli("import", path)
+        assert r.exit_code == 2
+        line = one_line_error(r.stderr)
+        assert "\x1b" not in line and "\x07" not in line
+        assert repr(f"{self.ESC}.csv") + " line 2:" in line
+
+    def test_header_and_map_columns_with_escapes_are_quoted(self, cli, tmp_path):
+        path = write(tmp_path, f"{self.ESC}when,amount\n2026-11-01,-1\n")
+        r = cli("import", path)
+        assert r.exit_code == 2
+        assert "\x1b" not in one_line_error(r.stderr)
+        assert repr(f"{self.ESC}when") in r.stderr
+        r = cli("import", path, "--map", f"{self.ESC}nosuch=date")
+        assert r.exit_code == 2
+        assert "\x1b" not in one_line_error(r.stderr)
+        assert records(cli) == []

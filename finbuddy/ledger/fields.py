@@ -19,6 +19,12 @@ def has_control(text: str) -> bool:
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
 
 
+def shown_name(text: str) -> str:
+    """A file or column name in a message: as it is when plainly printable, else quoted and escaped
+    like repr (so a name holding a terminal escape can never act on the terminal)."""
+    return text if text.isprintable() else repr(text)
+
+
 def escape_cell(text: str) -> str:
     """Neutralise a spreadsheet formula with a leading `'`; a cell that already starts with `'` before
     a formula character or another `'` gets one too, so that unescape_cell undoes exactly this."""

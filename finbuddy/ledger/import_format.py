@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finbuddy.errors import ValidationError
+from finbuddy.ledger.fields import shown_name
 
 FIELDS = ("date", "amount", "debit", "credit", "kind", "category", "merchant", "note")
 
@@ -127,19 +128,22 @@ def _mapped_column(names: list[str], column: str, target: str, label: str) -> in
     matches = [i for i, h in enumerate(names) if h.lower() == column.lower()]
     if not matches:
         matches = [i for i, h in enumerate(names) if _header_key(h) == _header_key(column)]
+    item = repr(f"{column}={target}")
     if not matches:
-        raise ValidationError(
-            f"--map {column}={target}: {label} has no column {column!r}: its columns are {', '.join(names)}"
-        )
+        raise ValidationError(f"--map {item}: {label} has no column {column!r}: its columns are {_listed(names)}")
     if len(matches) > 1:
-        raise ValidationError(f"--map {column}={target}: {label} has {len(matches)} columns named {column!r}")
+        raise ValidationError(f"--map {item}: {label} has {len(matches)} columns named {column!r}")
     return matches[0]
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
 
 
 def _check_fields(positions: dict[str, int], names: list[str], label: str) -> None:
     if "date" not in positions:
         raise ValidationError(
-            f"{label}: no date column in the header ({', '.join(names)}): expected one named date, "
+            f"{label}: no date column in the header ({_listed(names)}): expected one named date, "
             "or name it with --map COL=date"
         )
     has_split = "debit" in positions or "credit" in positions
@@ -149,7 +153,7 @@ def _check_fields(positions: dict[str, int], names: list[str], label: str) -> No
         )
     if "amount" not in positions and not has_split:
         raise ValidationError(
-            f"{label}: no amount column in the header ({', '.join(names)}): expected amount, or debit and credit, "
+            f"{label}: no amount column in the header ({_listed(names)}): expected amount, or debit and credit, "
             "or name it with --map COL=amount"
         )
 
@@ -159,7 +163,7 @@ class CsvFormat:
     """A recognised CSV file: where it is, its separator and its layout; reads its data rows on demand."""
 
     path: Path
-    label: str  # how messages name the file
+    label: str  # how messages name the file (shown_name of its name)
     delimiter: str
     layout: Layout
 
@@ -178,9 +182,9 @@ class CsvFormat:
 def recognise(path: Path | str, mapping: dict[str, str] | None = None) -> CsvFormat:
     """Read the header of `path` and decide how to read the rows (see importer's docstring)."""
     path = Path(path)
-    label = path.name
+    label = shown_name(path.name)
     if path.is_dir():
-        raise ValidationError(f"{path} is a directory: expected a CSV file")
+        raise ValidationError(f"{shown_name(str(path))} is a directory: expected a CSV file")
     delimiter = _sniff_delimiter(path) if path.exists() else ","
     first = next(_rows(path, delimiter, label), None)
     if first is None:
@@ -204,7 +208,7 @@ def _rows(path: Path, delimiter: str, label: str) -> Iterator[tuple[int, list[st
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ValidationError(f"cannot read {shown_name(str(path))}: {exc.strerror or exc}") from None
     with handle:
         # strict: a quote left open would otherwise swallow the rest of the file into one cell
         reader = csv.reader(handle, delimiter=delimiter, strict=True)
