@@ -553,3 +553,82 @@ class TestTerminalText:
         assert r.exit_code == 2
         assert "\x1b" not in one_line_error(r.stderr)
         assert records(cli) == []
+
+
+def _import_in_process(path, on_progress, chunk_rows):
+    """import_csv for the test's user in this process, calling `on_progress(done)` after each chunk it writes."""
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.ledger.importer import import_csv
+
+    def progress(phase, done, total):
+        if phase == "importing":
+            on_progress(done, total)
+
+    ctx = Context(settings=load_settings())
+    try:
+        return import_csv(ctx, path, chunk_rows=chunk_rows, progress=progress)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.usefixtures("backend")
+class TestImportBesideOtherWriters:
+    """An import holds no lock while it reads and stages the file: only its last, short transaction writes."""
+
+    def test_adds_by_other_processes_during_an_import_all_succeed(self, cli, tmp_path):
+        from tests.conftest import run_process
+
+        rows = 400
+        lines = "".join(f"2026-10-{1 + i % 28:02d},-{1 + i % 50}.25,shop {i}\n" for i in range(rows))
+        path = write(tmp_path, "date,amount,merchant\n" + lines)
+        started = []
+
+        def add_while_importing(done, total):
+            # Between two chunks: another process adds a record for the same user, and this import
+            # waits for it. If the import held the write lock (SQLite) or the user's row lock
+            # (PostgreSQL) here, the add could only wait for it and fail (or hang until the timeout).
+            if done < total:
+                r = run_process(["add", "1.50", "coffee", f"during {done}", "--json"], timeout=60)
+                assert r.exit_code == 0, r.stderr
+                started.append(r.json["id"])
+            else:
+                # The last chunk: these adds race the import's one short publishing transaction.
+                started.extend(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "finbuddy", "add", "2", "tea", f"race {n}"],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for n in range(3)
+                )
+
+        result = _import_in_process(path, add_while_importing, chunk_rows=100)
+        racing = [p for p in started if isinstance(p, subprocess.Popen)]
+        for proc in racing:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        assert (result.imported, result.rows) == (rows, rows)
+        mine = cli("list", "--limit", "100000", "--json").json
+        assert len(mine) == rows + 3 + 3
+        assert len({r["id"] for r in mine}) == len(mine)
+        assert sum(1 for r in mine if r["category"] == "coffee") == 3
+        assert sum(1 for r in mine if r["category"] == "tea") == 3
+
+    def test_rows_another_import_commits_meanwhile_count_as_duplicates(self, cli, tmp_path):
+        from tests.conftest import run_process
+
+        lines = "".join(f"2026-10-{1 + i % 28:02d},-{1 + i}.00,shop {i}\n" for i in range(60))
+        path = write(tmp_path, "date,amount,merchant\n" + lines)
+        other = []
+
+        def import_again_meanwhile(done, total):
+            if not other:  # while this import is staging, a second one of the same file commits
+                other.append(run_process(["import", path, "--json"], timeout=60))
+
+        result = _import_in_process(path, import_again_meanwhile, chunk_rows=20)
+        assert other[0].exit_code == 0, other[0].stderr
+        assert other[0].json["imported"] == 60
+        assert (result.imported, result.duplicates) == (0, 60)
+        assert len(records(cli)) == 60

@@ -222,10 +222,34 @@ class Database:
             yield conn
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One connection kept across several transactions (a temporary table lives as long as it).
+
+        Begin each with `conn.begin()` (a reader) or `with write_transaction(conn):` (a writer).
+        """
+        self.ensure_schema()
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StorageError(f"database error on {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+
+    @contextmanager
     def raw_write(self) -> Iterator[Connection]:
         """A write transaction without the schema check (used by migrations themselves)."""
         with self._transaction(self.engine, True, "cannot migrate database") as conn:
             yield conn
+
+
+@contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """A write transaction on a connection from Database.connection() (BEGIN IMMEDIATE on SQLite)."""
+    conn.execution_options(**{_WRITE_OPTION: True})
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.execution_options(**{_WRITE_OPTION: False})
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:
