@@ -1,13 +1,15 @@
 """How long a big SQLite `finbuddy import` holds the write lock, and whether concurrent `add`s survive it.
 
-    python benchmarks/import_lock.py                  # 1,000,000 rows, 22 concurrent adds
+    python benchmarks/import_lock.py                  # 1,000,000 rows, an add every 3 s meanwhile
     python benchmarks/import_lock.py --rows 200000    # a smaller file
     python benchmarks/import_lock.py --json           # the figures as one JSON document
 
 A probe thread tries `BEGIN IMMEDIATE` with no busy timeout every few milliseconds while the import
 runs: the longest stretch in which every try failed is the longest time the import held the write
-lock (the probe's own transaction is rolled back at once). Meanwhile `finbuddy add` processes start
-one by one (another user, the default 30 s busy timeout) and every failure is counted.
+lock (the probe's own transaction is rolled back at once). Meanwhile a `finbuddy add` process
+starts every few seconds (another user, the default 30 s busy timeout) and every failure is counted.
+To measure another tree (e.g. before a change), run it from outside the repository with
+PYTHONPATH=/path/to/that/tree.
 
 Not a timed test: it prints figures and always exits 0 unless something breaks.
 """
@@ -82,15 +84,15 @@ class LockProbe(threading.Thread):
         conn.close()
 
 
-def run(rows: int, adds: int) -> dict:
+def run(rows: int, adds: int, every_s: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="finbuddy-import-lock-"))
     try:
-        return _run(work, rows, adds)
+        return _run(work, rows, adds, every_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, rows: int, adds: int) -> dict:
+def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
     home = work / "home"
     csv_file = work / "rows.csv"
     write_csv(csv_file, rows)
@@ -135,7 +137,9 @@ def _run(work: Path, rows: int, adds: int) -> dict:
         thread.start()
         threads.append(thread)
         i += 1
-        time.sleep(max(0.2, rows / 1_000_000 * 4))
+        next_add = time.perf_counter() + every_s
+        while importer.poll() is None and time.perf_counter() < next_add:
+            time.sleep(0.05)
     out, err = importer.communicate()
     import_s = time.perf_counter() - started
     for thread in threads:
@@ -161,10 +165,11 @@ def _run(work: Path, rows: int, adds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--adds", type=int, default=22)
+    parser.add_argument("--adds", type=int, default=1000, help="at most this many adds")
+    parser.add_argument("--every", type=float, default=3.0, help="seconds between two adds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures = run(args.rows, args.adds)
+    figures = run(args.rows, args.adds, args.every)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
