@@ -65,5 +65,7 @@ def write_plan(
                 progress("importing", done, plan.rows)
         if dry_run:
             return WriteCounts(stage.staged, duplicates)
+        if progress is not None:
+            progress("saving", plan.rows, plan.rows)
         imported, late = stage.publish(ctx.now())
     return WriteCounts(imported, duplicates + late)

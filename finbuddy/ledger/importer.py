@@ -26,7 +26,8 @@ Three steps, one plan passed between them:
 1. import_format.recognise: the separator and the header → a CsvFormat;
 2. import_rows.check_rows: every row is checked in a first streaming pass (a bad row raises
    ValidationError naming its line, and nothing is written) → an ImportPlan;
-3. import_write.write_plan: the plan's records are written, inside ONE transaction.
+3. import_write.write_plan: the plan's records are staged where nobody sees them, without taking
+   the write lock, then published by ONE short transaction (see finbuddy/db/bulk.py).
 A row's fingerprint is sha256(user, date, kind, amount, normalised category/merchant/note,
 occurrence number of identical rows earlier in the file), so importing a file again adds
 nothing, while identical rows within one file are all kept.
