@@ -128,7 +128,7 @@ class StagedImport:
     def __init__(self, conn: Connection, user: str) -> None:
         self.conn = conn
         self.user = user
-        self.staged = 0  # rows staged so far (the user's duplicates are not); also the next seq
+        self.staged = 0  # rows accepted so far (not the user's duplicates); also the next seq
         self._inserter = _FastInsert(conn, _staging)
         with conn.begin():
             row = conn.execute(sa.select(users.c.id, users.c.next_record_id).where(users.c.name == user)).first()
