@@ -76,16 +76,17 @@ def existing_fingerprints(conn: Connection, user_id: int, fingerprints: Sequence
 
 
 class _FastInsert:
-    """Chunked executemany of complete rows into one table.
+    """Chunked inserts of complete rows into one table.
 
-    PostgreSQL: a Core insert, which SQLAlchemy batches into multi-row VALUES. SQLite: the same Core
-    insert compiled once and run through the driver's executemany, with date columns rendered by the
-    column types' own SQLite bind processors (cached per distinct value); this skips SQLAlchemy's
-    per-row parameter processing, ~35% of the insert time here.
+    PostgreSQL: COPY FROM STDIN through psycopg (several times faster than multi-row VALUES).
+    SQLite: the table's Core insert compiled once and run through the driver's executemany, with
+    date columns rendered by the column types' own SQLite bind processors (cached per distinct
+    value); this skips SQLAlchemy's per-row parameter processing, ~35% of the insert time here.
     """
 
     def __init__(self, conn: Connection, table: sa.Table) -> None:
         self.table = table
+        self.names = [c.name for c in table.columns]
         self.sqlite = conn.dialect.name == "sqlite"
         if self.sqlite:
             compiled = sa.insert(table).compile(dialect=conn.dialect)
@@ -110,7 +111,11 @@ class _FastInsert:
         if not rows:
             return
         if not self.sqlite:
-            conn.execute(sa.insert(self.table), list(rows))
+            columns = ", ".join(self.names)
+            with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(f"COPY {self.table.name} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[name] for name in self.names])
             return
         getter, render, processors = self._getter, self._render, self._processors.items()
         params = []
