@@ -18,6 +18,10 @@ _GROUPED = r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?"
 _NUMBER_RE = re.compile(rf"(?:{_GROUPED}|{_PLAIN})")
 _SIGNED_RE = re.compile(rf"([+-]?)\s*({_GROUPED}|{_PLAIN})")
 
+# The plain form most bank rows use ("-12.50"), parsed without Decimal: a big import's hot path.
+_FAST_SIGNED_RE = re.compile(r"(-?)([0-9]{1,10})(?:\.([0-9]{1,2}))?")
+_CURRENCY_SIGNS = str.maketrans("", "", "$€£¥₹ \u00a0")
+
 AMOUNT_EXPECTED = "a positive amount with at most two decimals, e.g. 12.50 or 1,234.56"
 
 
@@ -75,6 +79,27 @@ def parse_signed_amount(text: str, what: str = "amount") -> Decimal:
     return -value if negative else value
 
 
+def parse_signed_cents(text: str, what: str = "amount", decimal_comma: bool = False) -> int:
+    """Signed integer cents of an amount cell as bank statements write it: "-12.50", "1,234.56",
+    "(12.50)", "12.50-", a currency sign, and with `decimal_comma` also "1.234,56".
+
+    An empty or zero cell is 0 (the caller decides whether that is an error).
+    """
+    match = _FAST_SIGNED_RE.fullmatch(text)
+    if match:
+        sign, whole, frac = match.groups()
+        cents = int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
+        if cents > MAX_CENTS:
+            raise ValidationError(f"{what} {_describe(text)} is too large: at most 1,000,000,000")
+        return -cents if sign else cents
+    stripped = text.translate(_CURRENCY_SIGNS)
+    if not any(ch in "123456789" for ch in stripped) and stripped.strip("0.,+-()") == "":
+        return 0
+    if decimal_comma and "," in stripped:
+        stripped = stripped.replace(".", "").replace(",", ".")
+    return to_cents(parse_signed_amount(stripped, what))
+
+
 def parse_decimal(text: str, what: str, max_places: int, maximum: Decimal) -> Decimal:
     """Parse a positive decimal with up to `max_places` decimals (quantities, unit prices)."""
     stripped = text.strip()
@@ -104,6 +129,11 @@ def to_cents(amount: Decimal) -> int:
     return int(cents)
 
 
+def cents_from_text(text: str) -> int:
+    """Integer cents of an amount finbuddy wrote itself (format_cents: "-1234.50"), e.g. in a cache entry."""
+    return to_cents(Decimal(text))
+
+
 def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENT)
 
@@ -119,9 +149,11 @@ def format_amount(amount: Decimal) -> str:
     return format_cents(to_cents(amount.quantize(CENT)))
 
 
-def format_cents_grouped(cents: int) -> str:
-    """For people: thousands grouped ("1,234.50")."""
-    sign = "-" if cents < 0 else ""
+def format_cents_grouped(cents: int | None, signed: bool = False) -> str:
+    """For people: thousands grouped ("1,234.50"; "+1,234.50" when `signed`); no amount is blank."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else "+" if signed and cents > 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole:,}.{frac:02d}"
 

@@ -9,6 +9,8 @@ import stat
 
 import pytest
 
+from tests.helpers_ledger import one_line_error
+
 pytestmark = pytest.mark.usefixtures("backend")
 
 TRICKY_NOTES = [
@@ -172,3 +174,49 @@ def test_bad_format_or_output_exits_2(cli, tmp_path):
     assert cli("export", "--output", tmp_path).exit_code == 2
     assert cli("export", "--output", tmp_path / "no" / "such" / "dir.csv").exit_code == 2
     assert cli("export", "--format", "csv", "--json").exit_code == 2
+
+
+def _special_files(tmp_path):
+    """A FIFO, a character device like /dev/null (when allowed to make one), and symlinks to them."""
+    import os
+
+    made = {}
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    made["fifo"] = fifo
+    try:
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        made["device"] = tmp_path / "null"
+    except (PermissionError, OSError):
+        pass  # not root: the FIFO and the symlinks still make the point
+    for name, path in list(made.items()):
+        link = tmp_path / f"link-to-{name}"
+        link.symlink_to(path)
+        made[f"symlink to {name}"] = link
+    return made
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_export_refuses_devices_and_fifos_even_with_force(cli, tmp_path, force):
+    cli("add", "5", "food")
+    for what, path in _special_files(tmp_path).items():
+        before = path.lstat()
+        r = cli("export", "--output", path, *(["--force"] if force else []))
+        assert r.exit_code == 2, what
+        assert "regular file" in one_line_error(r.stderr), what
+        after = path.lstat()
+        assert (stat.S_IFMT(after.st_mode), after.st_ino) == (stat.S_IFMT(before.st_mode), before.st_ino), what
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary files
+
+
+def test_export_through_a_symlink_replaces_the_file_it_points_at(cli, tmp_path):
+    cli("add", "5", "food")
+    real = tmp_path / "real.csv"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    r = cli("export", "--output", link, "--force")
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text(encoding="utf-8").startswith("date,kind,amount")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600

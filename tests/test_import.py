@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_ledger import count_rows, one_line_error, stored_records
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -53,6 +55,7 @@ class TestHeaders:
             "dry_run": False,
             "columns": None,
             "ignored_columns": None,
+            "sign": None,  # every row has its kind: no amount is read by its sign
         }
         assert records(cli) == [
             ("2026-11-01", "expense", "12.50", "groceries", "Tesco", "milk, eggs"),
@@ -418,3 +421,227 @@ def test_import_streams_with_bounded_memory(tmp_path):
     # page cache), never in proportion to the file (200k rows held in memory would be 100+ MB).
     assert big_peak - small_peak < 12 * 1024, (small_peak, big_peak)
     assert big_growth < 30 * 1024, (small_growth, big_growth)
+
+
+@pytest.mark.usefixtures("backend")
+class TestMalformedFiles:
+    def test_unterminated_quote_exits_2_naming_its_line_and_imports_nothing(self, cli, tmp_path):
+        path = tmp_path / "in.csv"
+        path.write_bytes(b'date,amount,note\n2025-01-05,-5,"open\n2025-01-06,-6,rent\n')
+        r = cli("import", path)
+        assert r.exit_code == 2, r.stdout
+        line = one_line_error(r.stderr)
+        assert "in.csv line 2:" in line and "quote" in line
+        assert records(cli) == []
+
+    def test_text_after_a_closing_quote_is_malformed(self, cli, tmp_path):
+        path = write(tmp_path, 'date,amount,note\n2025-01-05,-5,ok\n2025-01-06,-6,"5" screen"\n')
+        r = cli("import", path)
+        assert r.exit_code == 2
+        assert "in.csv line 3:" in one_line_error(r.stderr)
+        assert records(cli) == []
+
+    def test_nul_byte_in_a_note_exits_2_naming_its_line(self, cli, tmp_path, db_url):
+        path = tmp_path / "in.csv"
+        path.write_bytes(b"date,amount,note\n2025-01-05,-5,fine\n2025-01-06,-6,bad\x00note\n")
+        r = cli("import", path)
+        assert r.exit_code == 2, r.stdout
+        line = one_line_error(r.stderr)
+        assert "in.csv line 3:" in line and "NUL" in line
+        assert count_rows(db_url, "records") == 0
+
+    def test_nul_byte_in_add_and_edit_is_one_line_exit_2(self, cli, db_url):
+        r = cli("add", "5", "food", "a\x00b")
+        assert r.exit_code == 2
+        assert "NUL" in one_line_error(r.stderr)
+        assert count_rows(db_url, "records") == 0
+        assert cli("add", "5", "food", "fine").exit_code == 0
+        r = cli("edit", "1", "--note", "x\x00")
+        assert r.exit_code == 2
+        assert "NUL" in one_line_error(r.stderr)
+        assert [row["note"] for row in stored_records(db_url)] == ["fine"]
+        for option in ("--merchant", "--category"):
+            r = cli("edit", "1", option, "x\x00")
+            assert r.exit_code == 2, option
+            one_line_error(r.stderr)
+
+
+class TestSignConvention:
+    def test_a_file_without_negative_amounts_is_a_list_of_expenses(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount,merchant\n2026-11-01,12.50,Shop\n2026-11-02,3,Cafe\n")
+        result = do_import(cli, path)
+        assert result["sign"] == "card"
+        assert records(cli) == [
+            ("2026-11-01", "expense", "12.50", "uncategorized", "Shop", None),
+            ("2026-11-02", "expense", "3.00", "uncategorized", "Cafe", None),
+        ]
+
+    def test_a_file_with_both_signs_reads_negative_as_expense(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,-12.50\n2026-11-02,100\n")
+        assert do_import(cli, path)["sign"] == "bank"
+        assert [r[1] for r in records(cli)] == ["expense", "income"]
+
+    def test_sign_card_reads_positive_as_charge_and_negative_as_refund(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,40.00\n2026-11-02,-15.00\n")
+        assert do_import(cli, path, "--sign", "card")["sign"] == "card"
+        assert records(cli) == [
+            ("2026-11-01", "expense", "40.00", "uncategorized", None, None),
+            ("2026-11-02", "income", "15.00", "uncategorized", None, None),
+        ]
+
+    def test_sign_bank_reads_a_file_of_positive_amounts_as_income(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,2500\n2026-11-15,2500\n")
+        assert do_import(cli, path, "--sign", "bank")["sign"] == "bank"
+        assert [r[1] for r in records(cli)] == ["income", "income"]
+
+    def test_the_reading_is_told_on_stderr_for_people(self, cli, tmp_path):
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,12.50\n"))
+        assert r.exit_code == 0
+        assert "card statement" in r.stderr and "--sign bank" in r.stderr
+        assert "card" not in r.stdout
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,-1\n2026-11-02,1\n", name="b.csv"))
+        assert "bank statement" in r.stderr
+
+    def test_kind_and_debit_credit_columns_need_no_sign(self, cli, tmp_path):
+        kinds = write(tmp_path, "date,kind,amount\n2026-11-01,income,5\n2026-11-02,expense,-7\n")
+        assert do_import(cli, kinds, "--sign", "card")["sign"] is None
+        split = write(tmp_path, "date,debit,credit\n2026-11-03,4,\n2026-11-04,,9\n", name="split.csv")
+        assert do_import(cli, split)["sign"] is None
+        assert [r[1:3] for r in records(cli)] == [
+            ("income", "5.00"),
+            ("expense", "7.00"),
+            ("expense", "4.00"),
+            ("income", "9.00"),
+        ]
+
+    def test_rows_identical_by_kind_and_by_sign_are_both_kept(self, cli, tmp_path):
+        # the second row's kind comes from its sign (no negative amount: an expense), so it is the
+        # same as the first row, and an identical row in one file is imported, not dropped
+        path = write(tmp_path, "date,kind,amount,merchant\n2026-11-01,expense,5,Cafe\n2026-11-01,,5,Cafe\n")
+        result = do_import(cli, path)
+        assert (result["imported"], result["sign"]) == (2, "card")
+        assert records(cli) == [("2026-11-01", "expense", "5.00", "uncategorized", "Cafe", None)] * 2
+        assert do_import(cli, path)["duplicates"] == 2
+
+    def test_bad_sign_option_exits_2(self, cli, tmp_path):
+        r = cli("import", write(tmp_path, "date,amount\n2026-11-01,1\n"), "--sign", "credit")
+        assert r.exit_code == 2
+        assert "'credit'" in one_line_error(r.stderr)
+        assert records(cli) == []
+
+
+class TestTerminalText:
+    """Names from the file or the command line reach stderr quoted and escaped, never as terminal codes."""
+
+    ESC = "\x1b]0;owned\x07\x1b[2J"
+
+    def test_a_file_name_with_escapes_is_quoted_in_errors(self, cli, tmp_path):
+        path = write(tmp_path, "date,amount\n2026-11-01,x\n", name=f"{self.ESC}.csv")
+        r = cli("import", path)
+        assert r.exit_code == 2
+        line = one_line_error(r.stderr)
+        assert "\x1b" not in line and "\x07" not in line
+        assert repr(f"{self.ESC}.csv") + " line 2:" in line
+
+    def test_header_and_map_columns_with_escapes_are_quoted(self, cli, tmp_path):
+        path = write(tmp_path, f"{self.ESC}when,amount\n2026-11-01,-1\n")
+        r = cli("import", path)
+        assert r.exit_code == 2
+        assert "\x1b" not in one_line_error(r.stderr)
+        assert repr(f"{self.ESC}when") in r.stderr
+        r = cli("import", path, "--map", f"{self.ESC}nosuch=date")
+        assert r.exit_code == 2
+        assert "\x1b" not in one_line_error(r.stderr)
+        assert records(cli) == []
+
+
+def _import_in_process(path, on_progress, chunk_rows):
+    """import_csv for the test's user in this process, calling `on_progress(done)` after each chunk it writes."""
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.ledger.importer import import_csv
+
+    def progress(phase, done, total):
+        if phase == "importing":
+            on_progress(done, total)
+
+    ctx = Context(settings=load_settings())
+    try:
+        return import_csv(ctx, path, chunk_rows=chunk_rows, progress=progress)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.usefixtures("backend")
+class TestImportBesideOtherWriters:
+    """An import holds no lock while it reads and stages the file: only its last, short transaction writes."""
+
+    def test_adds_by_other_processes_during_an_import_all_succeed(self, cli, tmp_path):
+        from tests.conftest import run_process
+
+        rows = 200
+        lines = "".join(f"2026-10-{1 + i % 28:02d},-{1 + i % 50}.25,shop {i}\n" for i in range(rows))
+        path = write(tmp_path, "date,amount,merchant\n" + lines)
+        started = []
+
+        def add_while_importing(done, total):
+            # Between two chunks: another process adds a record for the same user, and this import
+            # waits for it. If the import held the write lock (SQLite) or the user's row lock
+            # (PostgreSQL) here, the add could only wait for it and fail (or hang until the timeout).
+            if done < total:
+                r = run_process(["add", "1.50", "coffee", f"during {done}", "--json"], timeout=60)
+                assert r.exit_code == 0, r.stderr
+                started.append(r.json["id"])
+            else:
+                # The last chunk: these adds race the import's one short publishing transaction.
+                started.extend(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "finbuddy", "add", "2", "tea", f"race {n}"],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for n in range(2)
+                )
+
+        result = _import_in_process(path, add_while_importing, chunk_rows=100)
+        racing = [p for p in started if isinstance(p, subprocess.Popen)]
+        for proc in racing:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        assert (result.imported, result.rows) == (rows, rows)
+        mine = cli("list", "--limit", "100000", "--json").json
+        assert len(mine) == rows + 1 + 2
+        assert len({r["id"] for r in mine}) == len(mine)
+        assert sum(1 for r in mine if r["category"] == "coffee") == 1
+        assert sum(1 for r in mine if r["category"] == "tea") == 2
+
+    def test_rows_another_import_commits_meanwhile_count_as_duplicates(self, cli, tmp_path):
+        from tests.conftest import run_process
+
+        lines = "".join(f"2026-10-{1 + i % 28:02d},-{1 + i}.00,shop {i}\n" for i in range(60))
+        path = write(tmp_path, "date,amount,merchant\n" + lines)
+        other = []
+
+        def import_again_meanwhile(done, total):
+            if not other:  # while this import is staging, a second one of the same file commits
+                other.append(run_process(["import", path, "--json"], timeout=60))
+
+        result = _import_in_process(path, import_again_meanwhile, chunk_rows=20)
+        assert other[0].exit_code == 0, other[0].stderr
+        assert other[0].json["imported"] == 60
+        assert (result.imported, result.duplicates) == (0, 60)
+        assert len(records(cli)) == 60
+
+
+def test_imported_records_are_numbered_in_date_order(cli, tmp_path):
+    # statements often list the newest first; ids still grow with the date (file order within a day)
+    path = write(tmp_path, "date,amount,note\n2026-11-03,-3,c\n2026-11-01,-1,a1\n2026-11-02,-2,b\n2026-11-01,-1,a2\n")
+    do_import(cli, path)
+    listed = cli("list", "--limit", "100", "--json").json
+    assert sorted((r["id"], r["date"], r["note"]) for r in listed) == [
+        (1, "2026-11-01", "a1"),
+        (2, "2026-11-01", "a2"),
+        (3, "2026-11-02", "b"),
+        (4, "2026-11-03", "c"),
+    ]

@@ -10,14 +10,9 @@ import typer
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
+from finbuddy.money import format_cents_grouped as _money
 
 portfolio_app = typer.Typer(help="Holdings, prices and their value.", no_args_is_help=True)
-
-
-def _money(cents: int | None) -> str:
-    from finbuddy.money import format_cents_grouped
-
-    return "" if cents is None else format_cents_grouped(cents)
 
 
 def _plain(value) -> str:

@@ -8,6 +8,7 @@ import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
+from finbuddy.money import format_cents_grouped as _money
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -37,13 +38,6 @@ def summary(
 
 
 # --- rendering ------------------------------------------------------------------
-
-
-def _money(cents: int, signed: bool = False) -> str:
-    from finbuddy.money import format_cents_grouped
-
-    text = format_cents_grouped(cents)
-    return f"+{text}" if signed and cents > 0 else text
 
 
 def _used_style(pct: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,6 +66,14 @@ def import_(
         str,
         typer.Option("--date-format", help="How to read slash dates like 03/04/2026: auto, dmy or mdy."),
     ] = "auto",
+    sign: Annotated[
+        str,
+        typer.Option(
+            "--sign",
+            help="How to read signed amounts: bank (negative = expense), card (positive = expense, "
+            "negative = refund), or auto: bank if any amount is negative, else every row is an expense.",
+        ),
+    ] = "auto",
     json_: JsonOption = False,
 ) -> None:
     """Import records from a CSV file: every row is checked first, re-importing adds nothing."""
@@ -76,7 +83,7 @@ def import_(
     mapping = parse_mapping(map_)
     bar = _ProgressBar() if not json_ and sys.stderr.isatty() else None
     try:
-        result = import_csv(ctx, file, mapping, dry_run=dry_run, date_format=date_format, progress=bar)
+        result = import_csv(ctx, file, mapping, dry_run=dry_run, date_format=date_format, sign=sign, progress=bar)
     finally:
         if bar is not None:
             bar.stop()
@@ -89,38 +96,18 @@ def import_(
         )
         if result.ignored_columns:
             say(f"Ignored columns: {', '.join(printable(c) for c in result.ignored_columns)} (use --map to read them)")
+        if result.sign is not None:
+            sys.stderr.write(f"finbuddy: {_SIGN_READINGS[result.sign]}\n")
 
     emit(result.to_json(), json_, render)
 
 
-def _open_output(target: Path, force: bool):
-    """A 0600 temporary file beside `target`, to be moved into place when the export is complete."""
-    import tempfile
-
-    if target.exists() and not force:
-        raise ValidationError(f"{target} already exists: pass --force to overwrite it")
-    if target.is_dir():
-        raise ValidationError(f"{target} is a directory: expected a file name")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise ValidationError(f"cannot write {target}: directory {directory} does not exist")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)  # mode 0600
-    return os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(temp)
-
-
-def _finish_output(temp: Path, target: Path, force: bool) -> None:
-    if force:
-        os.replace(temp, target)
-        return
-    try:
-        os.link(temp, target)  # atomic, and fails if someone created the file meanwhile
-    except FileExistsError:
-        temp.unlink()
-        raise ValidationError(f"{target} already exists: pass --force to overwrite it") from None
-    except OSError:
-        os.replace(temp, target)  # a file system without hard links
-        return
-    temp.unlink()
+_SIGN_READINGS = {
+    "bank": "amounts read as a bank statement: negative = expense, positive = income "
+    "(--sign card reads positive amounts as expenses)",
+    "card": "amounts read as a card statement: positive = expense, negative = refund (income) "
+    "(--sign bank reads positive amounts as income)",
+}
 
 
 def export(
@@ -135,7 +122,7 @@ def export(
     json_: JsonOption = False,
 ) -> None:
     """Export all your records (csv), or records, budgets and holdings (json)."""
-    from finbuddy.ledger.exporter import FORMATS
+    from finbuddy.ledger.exporter import FORMATS, export_to_file
     from finbuddy.ledger.exporter import export as run_export
 
     to_stdout = output is None or str(output) == "-"
@@ -152,14 +139,7 @@ def export(
         run_export(ctx, sys.stdout, fmt)
         return
     assert output is not None  # None means stdout, handled above
-    handle, temp = _open_output(output, force)
-    try:
-        with handle:
-            result = run_export(ctx, handle, fmt)
-        _finish_output(temp, output, force)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    result = export_to_file(ctx, output, fmt, force=force)
     emit(
         {"format": fmt, "records": result.records, "output": str(output)},
         json_,

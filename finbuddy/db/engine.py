@@ -507,6 +507,19 @@ class Database:
             yield conn
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One connection kept across several transactions (a temporary table lives as long as it).
+
+        Begin each with `conn.begin()` (a reader) or `with write_transaction(conn):` (a writer).
+        """
+        self.ensure_schema()
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StorageError(f"database error on {mask_url(self.url)}: {describe_db_error(exc)}") from exc
+
+    @contextmanager
     def raw_write(self) -> Iterator[Connection]:
         """A write transaction without the schema check (used by migrations themselves). On PostgreSQL
         it has no time limits: a migration may rewrite whole tables, or wait for another process's."""
@@ -567,6 +580,17 @@ class Database:
     def _replica_unusable(self, why: str) -> None:
         self._replica_down_until = float("inf")
         self._warn(f"database.reporting_url {mask_url(self.reporting_url or '')} {why}; reading from the primary")
+
+
+@contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """A write transaction on a connection from Database.connection() (BEGIN IMMEDIATE on SQLite)."""
+    conn.execution_options(**{_WRITE_OPTION: True})
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.execution_options(**{_WRITE_OPTION: False})
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

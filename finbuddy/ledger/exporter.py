@@ -1,6 +1,8 @@
 """Export of everything a user has: records as CSV (re-importable), or records, budgets and holdings as JSON.
 
 Both formats are streamed to a text stream record by record, so memory stays flat for any ledger.
+export_to_file() writes only regular files, atomically (a private temporary file beside the target,
+fsynced, then renamed), and never overwrites one unless asked.
 CSV cells that a spreadsheet would run as a formula (starting with = + - @ tab or CR) get a leading
 `'`, and so does a cell that already starts with `'` followed by one of those or another `'`;
 `finbuddy import` removes exactly that one quote, so the round trip is lossless.
@@ -10,22 +12,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from finbuddy.context import Context
+from finbuddy.errors import FinbuddyError, ValidationError
+from finbuddy.ledger.fields import escape_cell
 from finbuddy.money import format_cents
 
 CSV_COLUMNS = ("date", "kind", "amount", "category", "merchant", "note")
 FORMATS = ("csv", "json")
-_FORMULA_START = frozenset("=+-@\t\r")
-
-
-def escape_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas; the importer's unescape_cell undoes exactly this."""
-    if text and (text[0] in _FORMULA_START or (text[0] == "'" and len(text) > 1 and text[1] in _FORMULA_START | {"'"})):
-        return "'" + text
-    return text
 
 
 @dataclass(frozen=True)
@@ -108,10 +107,93 @@ def export_json(ctx: Context, out: TextIO) -> ExportResult:
 
 
 def export(ctx: Context, out: TextIO, format: str = "csv") -> ExportResult:
-    from finbuddy.errors import ValidationError
-
     if format == "csv":
         return export_csv(ctx, out)
     if format == "json":
         return export_json(ctx, out)
     raise ValidationError(f"format {format!r} is not valid: expected csv or json")
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _check_target(target: Path, shown: str, force: bool) -> None:
+    """Refuse anything but a new file or (with force) an existing regular file."""
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ValidationError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise ValidationError(f"{shown} is {_kind_of(mode)}: expected a regular file to write the export to")
+    if not force:
+        raise ValidationError(f"{shown} already exists: pass --force to overwrite it")
+
+
+def export_to_file(ctx: Context, target: Path | str, format: str = "csv", force: bool = False) -> ExportResult:
+    """Export into the file `target` (created 0600): written beside it under a temporary name, fsynced, then
+    renamed into place, so a reader sees the old file or the whole new one. A symlink is followed to the
+    file it names. Devices, FIFOs, directories and sockets are refused, and an existing file is only
+    replaced with `force`."""
+    import tempfile
+
+    shown = repr(str(target))
+    real = Path(os.path.realpath(target))  # through symlinks: replace the file, never the link
+    _check_target(real, shown, force)
+    directory = real.parent
+    if not directory.is_dir():
+        raise ValidationError(f"cannot write {shown}: directory {str(directory)!r} does not exist")
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=directory)  # mode 0600
+    except OSError as exc:
+        raise ValidationError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            result = export(ctx, handle, format)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _check_target(real, shown, force)  # still a regular file (or absent) at the last moment
+        _move_into_place(temp, real, shown, force)
+    except OSError as exc:
+        raise FinbuddyError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_directory(directory)
+    return result
+
+
+def _move_into_place(temp: Path, target: Path, shown: str, force: bool) -> None:
+    if force:
+        os.replace(temp, target)
+        return
+    try:
+        os.link(temp, target)  # atomic, and fails if someone created the file meanwhile
+    except FileExistsError:
+        raise ValidationError(f"{shown} already exists: pass --force to overwrite it") from None
+    except OSError:
+        os.replace(temp, target)  # a file system without hard links
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

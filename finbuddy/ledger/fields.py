@@ -1,4 +1,4 @@
-"""Validation of the text fields users type: categories, merchants, notes, tickers."""
+"""Validation of the text fields users type (categories, merchants, notes, counts) and the CSV formula escape."""
 
 from __future__ import annotations
 
@@ -9,8 +9,35 @@ MAX_MERCHANT = 200
 MAX_NOTE = 1000
 
 
-def _has_control(text: str) -> bool:
+# A spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_START = frozenset("=+-@\t\r")
+_QUOTED_START = FORMULA_START | {"'"}
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a C0/C1 control character (newlines and tabs included)."""
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def shown_name(text: str) -> str:
+    """A file or column name in a message: as it is when plainly printable, else quoted and escaped
+    like repr (so a name holding a terminal escape can never act on the terminal)."""
+    return text if text.isprintable() else repr(text)
+
+
+def escape_cell(text: str) -> str:
+    """Neutralise a spreadsheet formula with a leading `'`; a cell that already starts with `'` before
+    a formula character or another `'` gets one too, so that unescape_cell undoes exactly this."""
+    if text and (text[0] in FORMULA_START or (text[0] == "'" and len(text) > 1 and text[1] in _QUOTED_START)):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """Undo escape_cell: drop a leading `'` before = + - @ tab CR or another `'`."""
+    if len(text) > 1 and text[0] == "'" and text[1] in _QUOTED_START:
+        return text[1:]
+    return text
 
 
 def normalize_category(text: str) -> str:
@@ -20,7 +47,7 @@ def normalize_category(text: str) -> str:
         raise ValidationError(f"category {text!r} is empty: expected 1-64 characters, e.g. groceries")
     if len(value) > MAX_CATEGORY:
         raise ValidationError(f"category {text[:20]!r}... is {len(value)} characters long: expected at most 64")
-    if _has_control(value):
+    if has_control(value):
         raise ValidationError(f"category {text!r} contains control characters: expected plain text")
     return value
 
@@ -33,17 +60,21 @@ def normalize_merchant(text: str | None) -> str | None:
         return None
     if len(value) > MAX_MERCHANT:
         raise ValidationError(f"merchant {value[:20]!r}... is {len(value)} characters long: expected at most 200")
-    if _has_control(value):
+    if has_control(value):
         raise ValidationError(f"merchant {text!r} contains control characters: expected plain text")
     return value
 
 
 def normalize_note(text: str | None) -> str | None:
-    """Notes are stored verbatim (any Unicode), up to 1,000 characters; an empty note is no note."""
+    """Notes are stored verbatim (any Unicode but NUL), up to 1,000 characters; an empty note is no note."""
     if text is None or text.strip() == "":
         return None
     if len(text) > MAX_NOTE:
         raise ValidationError(f"note {text[:20]!r}... is {len(text)} characters long: expected at most 1000")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL, so no backend stores it (SQLite would, silently).
+        shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+        raise ValidationError(f"note {shown} contains a NUL character (\\x00): expected text without NUL")
     return text
 
 

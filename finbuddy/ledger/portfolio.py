@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from finbuddy.context import Context
 from finbuddy.errors import NotFound, ValidationError
-from finbuddy.money import format_cents, parse_decimal
+from finbuddy.money import cents_from_text, format_cents, parse_decimal
 
 MAX_QUANTITY = Decimal("1000000000")
 MAX_UNIT_PRICE = Decimal("1000000000")
@@ -180,7 +180,7 @@ class HoldingValue:
             return None if data[key] is None else Decimal(data[key])
 
         def cents(key: str) -> int | None:
-            return None if data[key] is None else int(Decimal(data[key]) * 100)
+            return None if data[key] is None else cents_from_text(data[key])
 
         return cls(
             ticker=data["ticker"],

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 
 from finbuddy.context import Context
 from finbuddy.dates import month_bounds, previous_month
 from finbuddy.ledger.alerts import BudgetAlert
 from finbuddy.ledger.forecast import Forecast
+from finbuddy.money import cents_from_text as _cents
 from finbuddy.money import format_cents
 
 CACHE_KIND = "summary"
@@ -260,10 +260,6 @@ class Summary:
             forecast=Forecast.from_json(data["forecast"]) if data["forecast"] is not None else None,
             alerts=tuple(BudgetAlert.from_json(a) for a in data["alerts"]),
         )
-
-
-def _cents(text: str) -> int:
-    return int(Decimal(text) * 100)
 
 
 def _pct(part: int, whole: int) -> float:
