@@ -410,9 +410,7 @@ def _period(match: re.Match[str], today: dt.date) -> Period | None:
         return _month(dt.date(year, number, 1), today)
     if groups["year"] and has_prep:
         year = int(groups["year"])
-        return Period(
-            dt.date(year, 1, 1), dt.date(year, 12, 31), str(year) + (" so far" if year == today.year else "")
-        )
+        return Period(dt.date(year, 1, 1), dt.date(year, 12, 31), str(year) + (" so far" if year == today.year else ""))
     return None
 
 

@@ -50,12 +50,8 @@ def ask(
         )
         if answer.unverified_numbers:
             named = ", ".join(printable(n) for n in answer.unverified_numbers)
-            console().print(
-                Text(
-                    f"Check: {named} appear{'s' if len(answer.unverified_numbers) == 1 else ''} nowhere in "
-                    "the figures finbuddy sent; the model may have worked them out or made them up."
-                )
-            )
+            # One line, never wrapped: the model worked these out or made them up.
+            console().print(Text(f"Check: not in the figures finbuddy sent: {named}"), soft_wrap=True)
 
     emit(answer.to_json(), json_, render)
 
