@@ -58,9 +58,8 @@ def _pct(part: int, whole: int) -> Decimal:
 class _Figures:
     """The figures an answer uses, in the order it uses them."""
 
-    def __init__(self, understanding: Understanding, currency: str) -> None:
+    def __init__(self, currency: str) -> None:
         self.items: list[dict[str, Any]] = []
-        self.inputs = understanding.inputs()
         self.currency = currency
 
     def money(self, name: str, cents: int, period: Period | None, **inputs: Any) -> None:
@@ -76,14 +75,14 @@ class _Figures:
                 "value": value,
                 "unit": unit,
                 "period": None if period is None else period.to_json(),
-                "inputs": {**self.inputs, **inputs},
+                "inputs": {name: value for name, value in inputs.items() if value is not None},
             }
         )
 
 
 def answer_locally(ctx: Context, understanding: Understanding) -> LocalAnswer:
     """The answer to a question the router understood, from ctx.user's records (read-only)."""
-    figures = _Figures(understanding, ctx.settings.currency)
+    figures = _Figures(ctx.settings.currency)
     intent = understanding.intent
     if intent == RECURRING_DUE:
         text = _recurring_due(ctx, understanding, figures)
@@ -123,6 +122,10 @@ def _budgets(ctx: Context, conn) -> dict[str, int]:
     return {} if user_id is None else dict(list_budgets(conn, user_id))
 
 
+def _tense(period: Period, ctx: Context) -> str:
+    return "was" if period.end < ctx.today() else "is"
+
+
 def _records(count: int) -> str:
     return f"{count} record{'s' if count != 1 else ''}"
 
@@ -141,20 +144,20 @@ def _spend(ctx: Context, conn, u: Understanding, period: Period, figures: _Figur
             if user_id is None
             else merchant_expenses(conn, user_id, list(u.merchant_spellings), period.start, period.end)
         )
-        figures.money("spent", total, period)
-        figures.number("records", count, "records", period)
-        return f"You spent {_money(total)} {currency} at {u.merchant} in {period.label} ({_records(count)})."
+        figures.money("spent", total, period, merchant=u.merchant)
+        figures.number("records", count, "records", period, merchant=u.merchant)
+        return f"You spent {_money(total)} {currency} at {u.merchant} {period.when} ({_records(count)})."
     totals = _totals(ctx, conn, period.start, period.end)
     if u.category is not None:
         total, count = totals.expenses.get(u.category, (0, 0))
-        figures.money("spent", total, period)
-        figures.number("records", count, "records", period)
-        return f"You spent {_money(total)} {currency} on {u.category} in {period.label} ({_records(count)})."
+        figures.money("spent", total, period, category=u.category)
+        figures.number("records", count, "records", period, category=u.category)
+        return f"You spent {_money(total)} {currency} on {u.category} {period.when} ({_records(count)})."
     total = totals.expenses_cents
     count = sum(n for _, n in totals.expenses.values())
     figures.money("expenses", total, period)
     figures.number("records", count, "records", period)
-    lines = [f"You spent {_money(total)} {currency} in {period.label} ({_records(count)})."]
+    lines = [f"You spent {_money(total)} {currency} {period.when} ({_records(count)})."]
     top = sorted(totals.expenses.items(), key=lambda item: (-item[1][0], item[0]))[:3]
     if len(top) > 1:
         for category, (cents, _) in top:
@@ -169,9 +172,9 @@ def _income(ctx: Context, conn, u: Understanding, period: Period, figures: _Figu
     total = totals.income_cents
     figures.money("income", total, period)
     if not totals.income:
-        return f"You recorded no income in {period.label} (0.00 {currency})."
+        return f"You recorded no income {period.when} (0.00 {currency})."
     parts = sorted(totals.income.items(), key=lambda item: (-item[1][0], item[0]))
-    text = f"Your income in {period.label} {'was' if period.end < ctx.today() else 'is'} {_money(total)} {currency}"
+    text = f"Your income {period.when} {_tense(period, ctx)} {_money(total)} {currency}"
     if len(parts) > 1:
         for category, (cents, _) in parts:
             figures.money("income", cents, period, category=category)
@@ -191,14 +194,15 @@ def _savings_rate(ctx: Context, conn, u: Understanding, period: Period, figures:
     figures.money("net", net, period)
     if income == 0:
         return (
-            f"You recorded no income in {period.label}, so there is no savings rate to compute "
+            f"You recorded no income {period.when}, so there is no savings rate to compute "
             f"(expenses: {_money(expenses)} {currency})."
         )
     rate = _pct(net, income)
     figures.number("savings_rate_pct", str(rate), "%", period)
     outcome = "saved" if net >= 0 else f"(you spent {_money(-net)} more than you earned)"
     return (
-        f"Your savings rate in {period.label} {'was' if period.end < ctx.today() else 'is'} {rate}%: income {_money(income)} − expenses {_money(expenses)} "
+        f"Your savings rate {period.when} {_tense(period, ctx)} {rate}%: "
+        f"income {_money(income)} − expenses {_money(expenses)} "
         f"= {_money(net)} {currency} {outcome}; {_money(net)} / {_money(income)} = {rate}%."
     )
 
@@ -208,20 +212,20 @@ def _budget_left(ctx: Context, conn, u: Understanding, period: Period, figures: 
     budgets = _budgets(ctx, conn)
     totals = _totals(ctx, conn, period.start, period.end)
     days_left = (period.end - ctx.today()).days
-    when = f"in {period.label}, {days_left} day{'s' if days_left != 1 else ''} to go"
+    when = f"{period.when}, {days_left} day{'s' if days_left != 1 else ''} to go"
     if u.category is not None:
         budget = budgets.get(u.category)
         spent = totals.expenses.get(u.category, (0, 0))[0]
-        figures.money("spent", spent, period)
+        figures.money("spent", spent, period, category=u.category)
         if budget is None:
             return (
                 f"You have no budget for {u.category} (set one with: finbuddy budget set {u.category} AMOUNT); "
                 f"you have spent {_money(spent)} {currency} on it {when}."
             )
-        figures.money("budget", budget, period)
+        figures.money("budget", budget, period, category=u.category)
         left = budget - spent
-        figures.money("budget_left", left, period)
-        figures.number("budget_used_pct", str(_pct(spent, budget)), "%", period)
+        figures.money("budget_left", left, period, category=u.category)
+        figures.number("budget_used_pct", str(_pct(spent, budget)), "%", period, category=u.category)
         if left >= 0:
             return (
                 f"{_money(left)} {currency} left in your {u.category} budget {when}: "
@@ -237,10 +241,12 @@ def _budget_left(ctx: Context, conn, u: Understanding, period: Period, figures: 
     spent_budgeted = sum(totals.expenses.get(c, (0, 0))[0] for c in budgets)
     left = total_budget - spent_budgeted
     figures.money("budget", total_budget, period)
-    figures.money("spent", spent_budgeted, period)
+    figures.money("spent_in_budgets", spent_budgeted, period)
     figures.money("budget_left", left, period)
+    over = [c for c in sorted(budgets) if totals.expenses.get(c, (0, 0))[0] > budgets[c]]
+    verdict = "Over budget in " + ", ".join(over) + "." if over else "No budget is over."
     lines = [
-        f"{_money(left)} {currency} left across your budgets {when}: "
+        f"{verdict} {_money(left)} {currency} left across your budgets {when}: "
         f"budgets {_money(total_budget)} − spent in budgeted categories {_money(spent_budgeted)} = {_money(left)}."
     ]
     for category in sorted(budgets):
@@ -261,7 +267,7 @@ def _biggest_category(ctx: Context, conn, u: Understanding, period: Period, figu
     totals = _totals(ctx, conn, period.start, period.end)
     if not totals.expenses:
         figures.money("expenses", 0, period)
-        return f"You recorded no spending in {period.label}."
+        return f"You recorded no spending {period.when}."
     ranked = sorted(totals.expenses.items(), key=lambda item: (-item[1][0], item[0]))
     top_total = ranked[0][1][0]
     tied = [c for c, (t, _) in ranked if t == top_total]
@@ -273,7 +279,7 @@ def _biggest_category(ctx: Context, conn, u: Understanding, period: Period, figu
     figures.number("share_pct", str(share), "%", period)
     names = " and ".join(tied)
     text = (
-        f"Your biggest spending {'categories' if len(tied) > 1 else 'category'} in {period.label}: {names}, "
+        f"Your biggest spending {'categories' if len(tied) > 1 else 'category'} {period.when}: {names}, "
         f"{_money(top_total)} {currency}{' each' if len(tied) > 1 else ''} of {_money(whole)} in total ({share}%)."
     )
     rest = [(c, t) for c, (t, _) in ranked if c not in tied][:2]
@@ -302,18 +308,19 @@ def _afford(ctx: Context, conn, u: Understanding, period: Period, figures: _Figu
     planned = min(cost, room.get(u.category, 0)) if u.category else 0
     unplanned = cost - planned
     after = free - unplanned
-    figures.money("cost", cost, None)
+    figures.money("cost", cost, None, item=u.item, category=u.category, merchant=u.merchant)
     figures.money("income", income, period)
     figures.money("expenses", expenses, period)
     figures.money("surplus", surplus, period)
     figures.money("budgets_left", still_budgeted, period)
     figures.money("free_after_budgets", free, period)
-    figures.money("left_after_cost", after, period)
-    what = f"a {_money(cost)} {currency} {u.item}" if u.item else f"{_money(cost)} {currency}"
+    figures.money("left_after_cost", after, period, cost=format_cents(cost), category=u.category)
+    what = f"the {u.item}" if u.item else "spending"
     if u.category:
         what += f" on {u.category}"
     elif u.merchant:
         what += f" at {u.merchant}"
+    what += f" ({_money(cost)} {currency})"
     if after >= 0:
         verdict = f"Yes: {what} fits this month's figures."
     elif cost <= surplus:
@@ -352,9 +359,9 @@ def _recurring_due(ctx: Context, u: Understanding, figures: _Figures) -> str:
     next_date: dt.date = charge.next_date
     amount = Decimal(charge.typical_amount)
     cents = int((amount * 100).to_integral_value(rounding=ROUND_HALF_UP))
-    figures.money("typical_amount", cents, None)
-    figures.number("next_date", next_date.isoformat(), "date", None)
-    figures.number("last_date", charge.last_date.isoformat(), "date", None)
+    figures.money("typical_amount", cents, None, merchant=charge.merchant)
+    figures.number("next_date", next_date.isoformat(), "date", None, merchant=charge.merchant)
+    figures.number("last_date", charge.last_date.isoformat(), "date", None, merchant=charge.merchant)
     days = (next_date - today).days
     if days > 0:
         when = f"in {days} day{'s' if days != 1 else ''}"

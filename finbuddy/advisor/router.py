@@ -72,8 +72,13 @@ class Period:
 
     start: dt.date
     end: dt.date
-    label: str
+    label: str  # "October 2026", "last week (16–22 Nov 2026)"
     this_month: bool = False  # the current calendar month (the only period budgets and affordability take)
+    preposition: str = "in"  # how a sentence leads into the label: "in October 2026", "last week (…)"
+
+    @property
+    def when(self) -> str:
+        return f"{self.preposition} {self.label}" if self.preposition else self.label
 
     def to_json(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "label": self.label}
@@ -317,7 +322,7 @@ def _multi_part(text: str) -> bool:
 
 _MONTH_WORD = "|".join([*MONTH_NAMES, *_MONTH_ABBREVIATIONS])
 _PERIOD = re.compile(
-    r"(?<![\w'-])(?P<prep>(?:(?:in|during|for|over|within|of|from|on) )?(?:the )?)"
+    r"(?<![\w'-])(?P<prep>(?:(?:in|during|for|over|within|from) )?(?:the )?)"
     r"(?:"
     r"(?P<this_month>(?:so far )?this month(?:'s)?(?: so far| to date)?|month to date)"
     r"|(?P<last_month>last month(?:'s)?|the previous month|previous month)"
@@ -339,10 +344,20 @@ def _month_label(first: dt.date) -> str:
     return f"{MONTH_NAMES[first.month - 1].capitalize()} {first.year}"
 
 
+def _day_label(day: dt.date, year: bool = True, month: bool = True) -> str:
+    text = str(day.day)
+    if month:
+        text += " " + MONTH_NAMES[day.month - 1][:3].capitalize()
+    return text + (f" {day.year}" if year else "")
+
+
 def _span_label(start: dt.date, end: dt.date) -> str:
-    return f"{start.day} {MONTH_NAMES[start.month - 1][:3].capitalize()} {start.year} – {end.day} " + (
-        f"{MONTH_NAMES[end.month - 1][:3].capitalize()} {end.year}"
-    )
+    """'16–22 Nov 2026', '27 Oct – 25 Nov 2026', '27 Dec 2025 – 2 Jan 2026'."""
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{_day_label(end)}"
+    if start.year == end.year:
+        return f"{_day_label(start, year=False)} – {_day_label(end)}"
+    return f"{_day_label(start)} – {_day_label(end)}"
 
 
 def _month(first: dt.date, today: dt.date) -> Period:
@@ -389,10 +404,10 @@ def _period(match: re.Match[str], today: dt.date) -> Period | None:
         start = today - dt.timedelta(days=days - 1)
         return Period(start, today, f"the last {days} days ({_span_label(start, today)})")
     if groups["today"]:
-        return Period(today, today, f"today ({today.isoformat()})")
+        return Period(today, today, f"today ({_day_label(today)})", preposition="")
     if groups["yesterday"]:
         day = today - dt.timedelta(days=1)
-        return Period(day, day, f"yesterday ({day.isoformat()})")
+        return Period(day, day, f"yesterday ({_day_label(day)})", preposition="")
     if groups["iso"]:
         year, month = int(groups["iso_year"]), int(groups["iso_month"])
         if not (1900 <= year and 1 <= month <= 12):
@@ -491,7 +506,7 @@ _ITEM_STOP = frozenset(
 
 # --- question forms ------------------------------------------------------------------------------------
 
-_X = r"(?P<x>[\w&'.+-]+(?: [\w&'.+-]+){0,5})"
+_X = r"(?P<x>[\w&'.+-]+(?: [\w&'.+-]+){0,5}?)"
 _NOT_ITEM = r"(?!(?:on|at|for|in|of|to|from|by|with|and|or|this|next)\b)"
 _ITEM = rf"(?P<item>{_NOT_ITEM}[a-z][a-z'-]*(?: {_NOT_ITEM}[a-z][a-z'-]*){{0,3}})"
 _TOTAL = r"(?: in total| total| altogether| overall)?"
@@ -776,7 +791,7 @@ _DEFINITION = re.compile(
 )
 _FIRST_PERSON = frozenset("i me my mine myself i'm i've i'd we us our ours".split())
 _ADVICE = frozenset(
-    "should recommend recommendation advice advise best better worth plan planning strategy afford buy sell "
+    "should recommend recommendation advice advise best better plan planning strategy afford buy sell "
     "purchase switch move choose pick decide idea safe risky".split()
 )
 _TOPIC_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
@@ -821,6 +836,7 @@ def need(text: str) -> tuple[str, str]:
         and not _multi_part(text)
         and not (word_set & _FIRST_PERSON)
         and not (word_set & _ADVICE)
+        and "worth it" not in text
         and not (
             word_set & {"and", "or", "vs", "versus"} and not text.startswith(("what is the difference", "difference"))
         )
