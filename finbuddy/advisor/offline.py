@@ -85,6 +85,20 @@ def _portfolio_lines(
     return lines
 
 
+def _fastest_growing_line(this: dict[str, Any], currency: str) -> list[str]:
+    """The fastest-growing category as the ledger's like-for-like comparison found it (this month to date
+    against the same days of last month)."""
+    compared = this.get("compared") or {}
+    name = compared.get("fastest_growing")
+    for c in table_records(compared.get("by_category")):
+        if name is not None and c["category"] == name:
+            return [
+                f"- Fastest-growing category: {name}, {_fmt(_d(c['spent']))} {currency} in {compared['period']} "
+                f"against {_fmt(_d(c['previous']))} {currency} in {compared['previous_period']}."
+            ]
+    return []
+
+
 def _growth_lines(this: dict[str, Any], currency: str, limit: int) -> list[str]:
     compared = this.get("compared") or {}
     grown = []
@@ -158,12 +172,12 @@ def offline_answer(figures: dict[str, Any], question: str | None, understanding:
         lines += _budget_lines(categories)
     elif topic == BUDGET:
         lines += _budget_lines(categories, every=True)
-        lines += _growth_lines(this, currency, limit=1)
+        lines += _fastest_growing_line(this, currency)
     else:
         if last_expenses:
             lines.append(f"- Last month ({last.get('month', '?')}): spent {_fmt(last_expenses)} {currency}.")
         lines += _budget_lines(categories)
-        lines += _growth_lines(this, currency, limit=1)
+        lines += _fastest_growing_line(this, currency)
         lines += _portfolio_lines(portfolio, months, monthly_spend, currency, detailed=False)
 
     lines.append("")
