@@ -166,12 +166,17 @@ def _median_ms(fn, repeat: int) -> float:
 
 def summary_latency(home: Path, url: str, repeat: int) -> dict:
     """monthly_summary(fresh=True) against the same statements run through the raw driver."""
+    from zoneinfo import ZoneInfo
+
     from finbuddy.clock import Clock
     from finbuddy.config import load_settings
     from finbuddy.context import Context
     from finbuddy.dates import month_bounds
     from finbuddy.db import summary as q
+    from finbuddy.db.alerts import alerts_stmt
+    from finbuddy.db.recurring import recurring_candidates_stmt
     from finbuddy.db.tables import users
+    from finbuddy.ledger.recurring import LOOKBACK_DAYS
     from finbuddy.ledger.summary import monthly_summary
 
     settings = load_settings(env=_env(home, url))
@@ -192,6 +197,7 @@ def summary_latency(home: Path, url: str, repeat: int) -> dict:
         engine.dispose()
         start, end = month_bounds(MONTH)
         compared = summary.comparison
+        recurring_since = clock.today(ZoneInfo("UTC")) - dt.timedelta(days=LOOKBACK_DAYS)
         statements = [
             f"SELECT id, data_version, portfolio_version FROM users WHERE name = '{who}'",
             q.compiled_sql(q.category_totals_stmt(user_id, start, end), dialect),
@@ -204,6 +210,9 @@ def summary_latency(home: Path, url: str, repeat: int) -> dict:
                 dialect,
             ),
             q.compiled_sql(q.budgets_stmt(user_id), dialect),
+            # the forecast's recurring charges (month in progress) and the month's budget alerts
+            q.compiled_sql(recurring_candidates_stmt(user_id, recurring_since), dialect),
+            q.compiled_sql(alerts_stmt(user_id, [start]), dialect),
         ]
         if dialect == "sqlite":
             raw = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)

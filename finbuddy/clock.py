@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 # Tests (and reproducible demos) may pin time for a whole process tree with an
@@ -20,8 +21,8 @@ class Clock:
         self.fixed = fixed
 
     @classmethod
-    def from_env(cls) -> Clock:
-        raw = os.environ.get(FAKE_NOW_ENV)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Clock:
+        raw = (os.environ if env is None else env).get(FAKE_NOW_ENV)
         if not raw:
             return cls()
         value = dt.datetime.fromisoformat(raw)

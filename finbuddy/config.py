@@ -144,9 +144,11 @@ def _timezone(value: Any) -> str:
 
 
 def _currency(value: Any) -> str:
+    from finbuddy.money import is_currency_code
+
     text = _str(value).strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", text):
-        raise ValueError("must be a three-letter ISO 4217 code such as USD or EUR")
+    if not is_currency_code(text):
+        raise ValueError("must be an ISO 4217 currency code such as USD or EUR")
     return text
 
 
@@ -254,6 +256,14 @@ def _cache_url(value: Any) -> str | None:
     return text
 
 
+def _cache_prefix(value: Any) -> str:
+    """The key prefix inside a shared Redis: short, and nothing that would need quoting in a key."""
+    text = _str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", text):
+        raise ValueError("must be 1-64 characters from A-Z a-z 0-9 _ . : - (e.g. fb or acme-prod)")
+    return text
+
+
 def _http_url(value: Any) -> str | None:
     found = _url(value, HTTP_URL_FORMS)
     if found is None:
@@ -296,6 +306,7 @@ KEYS: tuple[Key, ...] = (
     Key("database", "timeout", _seconds(MAX_TIMEOUT)),
     Key("cache", "dir", _opt_str),
     Key("cache", "url", _cache_url, url=True),
+    Key("cache", "prefix", _cache_prefix),
     Key("cache", "portfolio_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "summary_ttl", _int(0, MAX_TTL, "10 years")),
     Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
@@ -358,6 +369,7 @@ def defaults() -> dict[str, Any]:
         "database.timeout": 30.0,
         "cache.dir": None,
         "cache.url": None,
+        "cache.prefix": "fb",
         "cache.portfolio_ttl": 3600,
         "cache.summary_ttl": 1800,
         "cache.ai_ttl": 86400,
@@ -439,7 +451,8 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class CacheSettings:
     dir: str | None  # as configured; None: the user cache dir (see Settings.cache_dir)
-    url: str | None
+    url: str | None  # a shared Redis (phase 2); None: the disk cache
+    prefix: str  # key prefix inside that Redis
     portfolio_ttl: int
     summary_ttl: int
     ai_ttl: int
@@ -504,13 +517,6 @@ class Settings:
     sources: Mapping[str, str]
     paths: Paths
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
-    # Every value by dotted key, read-only. TRANSITIONAL (issue 9): kept, with __getitem__, only until
-    # every reader uses the typed sections; `settings.values["ai.timeout"]` is `settings.ai.timeout`.
-    values: Mapping[str, Any] = field(repr=False, default_factory=dict)
-
-    def __getitem__(self, dotted: str) -> Any:
-        """TRANSITIONAL alias (issue 9), to be removed: `settings["ai.timeout"]` is `settings.ai.timeout`."""
-        return self.values[dotted]
 
     # Convenience accessors: the effective values that combine a key with a fallback.
     @property
@@ -721,7 +727,6 @@ def load_settings(
         sources=MappingProxyType(sources),
         paths=paths,
         env=MappingProxyType(env),
-        values=MappingProxyType(values),
     )
 
 

@@ -124,3 +124,37 @@ def format_cents_grouped(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole:,}.{frac:02d}"
+
+
+# --- currencies ---------------------------------------------------------------------
+
+# ISO 4217 List One (current currency and funds codes), as published by the maintenance agency (SIX) in 2025:
+# XAD (Arab accounting dinar) and XCG (Caribbean guilder) added; ANG, CUC, HRK, SLL and ZWL withdrawn. A code
+# that is three letters but not on the list ("ABC", "EUD") is a typo, not a currency.
+ISO_4217_CODES = frozenset(
+    """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
+    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+    KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN
+    MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD
+    SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
+    USD USN UYI UYU UYW UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD
+    XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG
+    """.split()
+)
+
+CURRENCY_EXPECTED = "an ISO 4217 currency code such as USD, EUR, JPY or NZD"
+
+
+def is_currency_code(text: str) -> bool:
+    """True for a current ISO 4217 code, in any letter case ("eur" is EUR)."""
+    return text.strip().upper() in ISO_4217_CODES
+
+
+def parse_currency(text: str, what: str = "currency") -> str:
+    """A user-typed currency code, upper-cased; ValidationError unless it is on ISO 4217's list."""
+    code = text.strip().upper() if isinstance(text, str) else ""
+    if code not in ISO_4217_CODES:
+        raise ValidationError(f"{what} {_describe(str(text))} is not a known currency: expected {CURRENCY_EXPECTED}")
+    return code

@@ -17,6 +17,9 @@ import pytest
 FIXED_NOW = "2026-11-25T12:00:00+00:00"
 PG_ADMIN_URL = os.environ.get("FINBUDDY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("FINBUDDY_TEST_REQUIRE_POSTGRES") == "1"
+# The other services of phase 2 (Redis, ...): tests that need them skip without them, unless this is set.
+REQUIRE_SERVICES = os.environ.get("FINBUDDY_TEST_REQUIRE_SERVICES") == "1"
+REDIS_TEST_URL = os.environ.get("FINBUDDY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -37,6 +40,8 @@ def finbuddy_env(tmp_path, monkeypatch):
         if name.startswith(("FINBUDDY_", "OPENAI_")) and name not in (
             "FINBUDDY_TEST_POSTGRES_URL",
             "FINBUDDY_TEST_REQUIRE_POSTGRES",
+            "FINBUDDY_TEST_REQUIRE_SERVICES",
+            "FINBUDDY_TEST_REDIS_URL",
         ):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -320,3 +325,146 @@ def _has_user(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+# --- Redis: the shared one (a random key prefix per test) and private ones to kill -------------
+
+
+def service_missing(message: str) -> None:
+    """Skip the test for a missing service, or fail it when FINBUDDY_TEST_REQUIRE_SERVICES=1 (.ci/run)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (FINBUDDY_TEST_REQUIRE_SERVICES=1 makes this mandatory)")
+    pytest.skip(message)
+
+
+def _redis_problem(url: str) -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "the redis client is not installed (pip install -e '.[test]')"
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # No retries: redis-py 8's default (10, with backoff) takes ~4 s to report a closed port.
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    try:
+        client.ping()
+        return None
+    except Exception as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def _redis_reachable() -> str | None:
+    return _redis_problem(REDIS_TEST_URL)
+
+
+@pytest.fixture
+def redis_url(_redis_reachable) -> str:
+    """The machine's shared Redis (FINBUDDY_TEST_REDIS_URL, default 127.0.0.1:6379): skips when it is
+    unreachable, fails instead under FINBUDDY_TEST_REQUIRE_SERVICES=1. Use it with `redis_prefix`."""
+    if _redis_reachable:
+        service_missing(f"Redis not reachable at {REDIS_TEST_URL}: {_redis_reachable}")
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url) -> Any:
+    """A random key prefix on the shared Redis for this test; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"fbtest-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of this test's own on a free loopback port, to stop, hang and kill."""
+
+    port: int
+    proc: subprocess.Popen
+    directory: Path
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.url = self.url or f"redis://127.0.0.1:{self.port}/0"
+
+    def pause(self) -> None:
+        """Hang it (SIGSTOP): connections are still accepted by the kernel, nothing answers."""
+        import signal
+
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Gone: its port is closed."""
+        import signal
+
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def start_private_redis(
+    directory: Path, port: int | None = None, listen: tuple[str, ...] = (), url: str = ""
+) -> PrivateRedis:
+    """Start one; `listen` replaces the plain TCP port (e.g. a unix socket or a TLS port) and `url` is then
+    how to reach it."""
+    import shutil
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server is not installed (needed to start a private Redis)")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        service_missing("the redis client is not installed (pip install -e '.[test]')")
+    assert binary is not None
+    port = port or _free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, *(listen or ("--port", str(port))), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory), "--logfile", str(directory / "redis.log"), "--daemonize", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = PrivateRedis(port, proc, directory, url)
+    give_up = time.monotonic() + 10
+    while _redis_problem(server.url) is not None:
+        if proc.poll() is not None or time.monotonic() > give_up:
+            server.kill()
+            log = (directory / "redis.log").read_text() if (directory / "redis.log").exists() else ""
+            raise RuntimeError(f"private redis-server on port {port} did not start: {log[-500:]}")
+        time.sleep(0.02)
+    return server
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Any:
+    """A private redis-server (never the shared one) for outage tests; killed afterwards."""
+    server = start_private_redis(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A Redis URL on a loopback port where nothing listens."""
+    return f"redis://127.0.0.1:{_free_port()}/0"

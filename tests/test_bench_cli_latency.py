@@ -21,4 +21,6 @@ def test_cli_latency_benchmark_runs_and_finds_no_forbidden_imports():
     for item in report["results"].values():
         assert item["median_ms"] > 0
     assert report["results"]["floor"]["ratio_to_floor"] == 1.0
+    heavy = {"pydantic", "openai", "alembic", "rich.table", "psycopg"}
+    assert heavy <= set(report["forbidden_checked"]["add"]) and heavy <= set(report["forbidden_checked"]["list"])
     assert report["forbidden_imports"] == {"add": [], "list": [], "version": []}

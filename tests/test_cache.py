@@ -520,14 +520,6 @@ def test_a_planted_file_name_in_the_cache_index_deletes_and_reads_nothing(cli, f
     assert cli("summary", "--json").json["expenses"] == expected["expenses"]
 
 
-def test_cache_url_is_not_yet_supported_but_never_fatal(cli, monkeypatch):
-    expected = _expected(cli)
-    monkeypatch.setenv("FINBUDDY_CACHE_URL", "redis://:s3cret@cache.example:6379/0")
-    result = cli("summary", "--json")
-    assert result.exit_code == 0 and {k: result.json[k] for k in expected} == expected
-    assert "phase-2" in result.stderr and "s3cret" not in result.stderr
-
-
 def _plant_pickle(directory: Path, marker: Path) -> None:
     """Replace every stored value with a pickle that, if ever loaded, would create `marker`."""
 

@@ -178,23 +178,12 @@ def test_file_timeout_given_as_an_integer_is_a_float(finbuddy_env):
     assert settings.ai.timeout == 12.0 and isinstance(settings.ai.timeout, float)
 
 
-def test_transitional_string_key_alias_gives_the_typed_value(finbuddy_env):
-    # settings["ai.timeout"] / settings.values[...] stay only until every reader uses the typed sections.
-    settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env), "FINBUDDY_AI_TIMEOUT": "4"})
-    for key in KEYS:
-        typed = getattr(getattr(settings, key.section), key.name)
-        assert settings[key.dotted] == typed
-        assert settings.values[key.dotted] == typed
-
-
 def test_settings_cannot_change_after_they_are_built(finbuddy_env):
     settings = load_settings(env={"FINBUDDY_HOME": str(finbuddy_env)})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.ai.timeout = 1.0  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.ai = settings.ai  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        settings.values["ai.timeout"] = 1.0  # type: ignore[index]
     with pytest.raises(TypeError):
         settings.sources["ai.timeout"] = "file"  # type: ignore[index]
 
@@ -789,6 +778,7 @@ def test_config_show_json_gives_each_effective_value_and_where_it_came_from(cli,
     assert shown["cache"] == {
         "dir": str(finbuddy_env / "cache"),
         "url": None,
+        "prefix": "fb",
         "portfolio_ttl": 3600,
         "summary_ttl": 60,
         "ai_ttl": 86400,

@@ -187,7 +187,12 @@ def test_interval_jobs_catch_up_after_downtime(backend, make_ctx):
     ctx = make_ctx()
     runner = JobRunner(ctx)  # the real registry, offline provider
     first = {o.job: o.status for o in runner.run_due("start-up")}
-    assert first == {"daily-insights": "ok", "cache-maintenance": "ok", "reservation-sweep": "ok"}
+    assert first == {
+        "daily-insights": "ok",
+        "budget-alerts": "ok",
+        "cache-maintenance": "ok",
+        "reservation-sweep": "ok",
+    }
     ctx.clock.fixed = at("2026-11-25T12:30:00")
     assert [o.job for o in runner.run_due("catch-up")] == ["reservation-sweep"]
     ctx.clock.fixed = at("2026-11-25T15:00:00")

@@ -76,7 +76,12 @@ def test_start_status_stop_and_a_second_daemon_refuses(reaper, finbuddy_env):
     data = status.json
     assert (data["running"], data["pid"]) == (True, pid)
     assert data["started_at"] == "2026-11-25T12:00:00+00:00"  # the pinned clock
-    assert {job["job"] for job in data["jobs"]} == {"daily-insights", "cache-maintenance", "reservation-sweep"}
+    assert {job["job"] for job in data["jobs"]} == {
+        "daily-insights",
+        "budget-alerts",
+        "cache-maintenance",
+        "reservation-sweep",
+    }
 
     again = run_process(["daemon", "start"])
     assert again.exit_code == 1

@@ -207,7 +207,7 @@ def financial_picture(ctx: Context) -> dict[str, Any]:
     _, month_end = month_bounds(first)
     picture: dict[str, Any] = {
         "today": today.isoformat(),
-        "currency": ctx.settings.currency,
+        "currency": ctx.currency,
         "this_month": {
             **_month_picture(this, MAX_CATEGORIES, detailed=True),
             "days_elapsed": (today - first).days + 1,

@@ -42,7 +42,7 @@ class QuotaStatus:
 
 
 def quota_day(ctx: Context) -> dt.date:
-    """The calendar day in user.timezone: the per-user quota resets at local midnight."""
+    """The calendar day in ctx.user's zone (their profile's, else user.timezone): the quota resets at local midnight."""
     return ctx.today()
 
 
@@ -78,6 +78,8 @@ def read_status(ctx: Context, user: str) -> QuotaStatus:
     from finbuddy.db.ai_usage import global_used, user_quota_used
     from finbuddy.db.users import find_user_id
 
+    if user != ctx.user:
+        ctx = ctx.for_user(user)  # their quota day is in their own zone
     with ctx.db.read() as conn:
         user_id = find_user_id(conn, user)
         used = user_quota_used(conn, user_id, quota_day(ctx))

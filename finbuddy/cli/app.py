@@ -32,7 +32,7 @@ def main(
     """finbuddy: your personal finance buddy for the terminal."""
     invocation = state.current()
     invocation.user = user
-    invocation.debug = debug
+    invocation.debug = debug  # as parsed: the scan of argv only stood in until now
 
 
 def _new_app() -> typer.Typer:
@@ -54,7 +54,20 @@ def _new_app() -> typer.Typer:
 # Every command group, by module. A command needs only its own group: importing and building the
 # whole tree (all groups, every signature inspected) would cost each command 20-30 ms of start-up.
 # tests/test_help.py checks that this map names the module of every command the full app has.
-MODULES = ("records", "budgets", "summary", "portfolio", "transfer", "advisor", "daemon", "config_cmd", "db_cmd")
+MODULES = (
+    "records",
+    "budgets",
+    "summary",
+    "portfolio",
+    "transfer",
+    "advisor",
+    "daemon",
+    "config_cmd",
+    "db_cmd",
+    "profile",
+    "recurring",
+    "trend",
+)
 COMMAND_MODULES = {
     "add": "records",
     "list": "records",
@@ -72,8 +85,10 @@ COMMAND_MODULES = {
     "insights": "daemon",
     "config": "config_cmd",
     "db": "db_cmd",
+    "profile": "profile",
+    "recurring": "recurring",
+    "trend": "trend",
 }
-_GLOBAL_WITH_VALUE = {"--user", "-u"}
 
 
 def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
@@ -86,19 +101,11 @@ def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
     return app
 
 
-def app_for(argv: list[str]) -> typer.Typer:
-    """The application that can run `argv`: only the group of its command, else (help, typos) every group."""
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if arg in _GLOBAL_WITH_VALUE:
-            index += 2
-        elif arg.startswith("-"):
-            index += 1
-        else:
-            module = COMMAND_MODULES.get(arg)
-            return build_app((module,)) if module else build_app()
-    return build_app()
+def app_for(command: str | None) -> typer.Typer:
+    """The application that can run `command` (the first word, `finbuddy.cli.scan`): only its group,
+    else (no command, help, typos) every group."""
+    module = COMMAND_MODULES.get(command) if command is not None else None
+    return build_app((module,)) if module else build_app()
 
 
 def __getattr__(name: str) -> typer.Typer:

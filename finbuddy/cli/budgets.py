@@ -75,7 +75,7 @@ def list_(json_: JsonOption = False) -> None:
 
         table = Table(title="Monthly budgets", title_justify="left")
         table.add_column("category")
-        table.add_column(f"amount ({ctx.settings.currency})", justify="right")
+        table.add_column(f"amount ({ctx.currency})", justify="right")
         for b in budgets:
             table.add_row(Text(printable(b.category)), format_cents_grouped(b.amount_cents))
         console().print(table)

@@ -175,12 +175,12 @@ def status(json_: JsonOption = False) -> None:
         if data.get("jobs_error"):
             say(f"jobs: unknown ({data['jobs_error']})")
             return
-        table = Table(title=f"jobs (times in {ctx.zone.key})", title_justify="left")
+        table = Table(title=f"jobs (times in {ctx.install_zone.key})", title_justify="left")
         for column in ("job", "schedule", "next run", "last run", "status", "result"):
             table.add_column(column, overflow="fold")
 
         def when(moment) -> str:
-            return moment.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
+            return moment.astimezone(ctx.install_zone).strftime("%Y-%m-%d %H:%M")
 
         for view in views:
             run = view.run
@@ -202,7 +202,7 @@ def status(json_: JsonOption = False) -> None:
 def _brief_result(result: Any) -> str:
     if not isinstance(result, dict):
         return ""
-    keys = ("done", "skipped", "failed", "calls", "tokens", "culled", "refunded", "stopped", "error")
+    keys = ("done", "skipped", "failed", "calls", "tokens", "culled", "refunded", "alerts", "stopped", "error")
     return ", ".join(f"{k} {result[k]}" for k in keys if result.get(k) is not None)
 
 
@@ -248,17 +248,37 @@ def run_once(json_: JsonOption = False) -> None:
 
 
 def insights(json_: JsonOption = False) -> None:
-    """Show your latest daily insight and the day it was written for."""
+    """Show your latest daily insight and the day it was written for, and this month's budget alerts."""
     from finbuddy.daemon.insights import latest_insight
+    from finbuddy.errors import NotFound
+    from finbuddy.ledger.alerts import recent_alerts
 
-    insight = latest_insight(state.current().context)
+    ctx = state.current().context
+    alerts = recent_alerts(ctx)
+    try:
+        insight = latest_insight(ctx)
+    except NotFound:
+        if not alerts:
+            raise
+        insight = None  # the alerts are worth showing before the first insight is written
+    empty = {"user": ctx.user, "date": None, "text": None, "source": None, "model": None, "figures": None}
+    data = {**(insight.to_json() if insight is not None else {**empty, "written_at": None})}
+    data["alerts"] = [alert.to_json() for alert in alerts]
 
     def render() -> None:
-        model = f" {insight.model}" if insight.model and insight.source != "offline" else ""
-        say(f"Daily insight for {printable(insight.user)}, {insight.date.isoformat()} ({insight.source}{model}):")
-        say(printable(insight.text, keep_newlines=True))
+        if insight is not None:
+            model = f" {insight.model}" if insight.model and insight.source != "offline" else ""
+            say(f"Daily insight for {printable(insight.user)}, {insight.date.isoformat()} ({insight.source}{model}):")
+            say(printable(insight.text, keep_newlines=True))
+        else:
+            say(f"No daily insight for {printable(ctx.user)} yet.")
+        if alerts:
+            say("")
+            say("Budget alerts:")
+            for alert in alerts:
+                say(f"  {'!!' if alert.threshold >= 100 else '! '} {printable(alert.text)}")
 
-    emit(insight.to_json(), json_, render)
+    emit(data, json_, render)
 
 
 def register(app: typer.Typer) -> None:

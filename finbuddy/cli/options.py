@@ -8,7 +8,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+
+def _record_json_mode(value: bool) -> bool:
+    """Click has parsed --json: from here on the error boundary answers in the mode actually asked for."""
+    from finbuddy.cli import state
+
+    state.current().json_mode = value
+    return value
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout and nothing else.", callback=_record_json_mode),
+]
+
 
 # "-12", "-12.50", "-1,234.5", "-.5": never one of our options (those are letters), always a mistyped amount.
 _NEGATIVE_NUMBER = re.compile(r"-[0-9.,]*[0-9][0-9.,]*")

@@ -144,7 +144,7 @@ def list_(
         end = parse_date(to, ctx.today(), what="--to")
     page = list_records(ctx, start=start, end=end, category=category, limit=count)
     filtered = start is not None or end is not None or category is not None
-    emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.settings.currency, filtered))
+    emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.currency, filtered))
 
 
 def _render_list(page, currency: str, filtered: bool) -> None:

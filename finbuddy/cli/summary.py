@@ -263,6 +263,65 @@ def _merchants(s: Summary, width: int) -> RenderableType:
     return table
 
 
+def _forecast(s: Summary) -> RenderableType:
+    from rich.text import Text
+
+    from finbuddy.cli.output import printable
+
+    f = s.forecast
+    assert f is not None
+    text = Text()
+    text.append("Forecast", style="bold")
+    text.append(f"  month-end ≈ {_money(f.projected_cents)} at this pace", style="bold")
+    parts = [f"{_money(f.spent_to_date_cents)} spent"]
+    if f.days_after_today:
+        parts.append(f"{f.days_after_today} days × {_money(f.daily_pace_cents)}")
+    if f.recurring_due_cents:
+        parts.append(f"{_money(f.recurring_due_cents)} recurring due")
+    if f.scheduled_cents:
+        parts.append(f"{_money(f.scheduled_cents)} dated later")
+    text.append("\n  " + " + ".join(parts), style="dim")
+    if f.recurring_to_date_cents and f.days_after_today:
+        text.append(f" (the pace leaves out {_money(f.recurring_to_date_cents)} of recurring charges)", style="dim")
+    if f.recurring_due:
+        text.append("\n  still due: ")
+        text.append(
+            " · ".join(
+                f"{printable(c.merchant)} {_money(c.cents)} ({c.date.day} {_month_name(c.date)[:3]})"
+                for c in f.recurring_due
+            )
+        )
+    text.append("\n  safe to spend: ")
+    if f.safe_per_day_cents is None:
+        text.append("set a budget or record this month's income to see it", style="dim")
+    else:
+        style = "bold green" if f.safe_per_day_cents > 0 else "bold red"
+        days = "today, the month's last day" if f.safe_days == 1 else f"a day for the {f.safe_days} days left"
+        text.append(f"{_money(f.safe_per_day_cents)}", style=style)
+        text.append(f" {days}")
+        left = []
+        if f.budget_left_cents is not None:
+            left.append(f"budgets {_money(f.budget_left_cents)}")
+        if f.income_left_cents is not None:
+            left.append(f"income {_money(f.income_left_cents)}")
+        text.append(f"\n  left this month after what is still due: {' · '.join(left)}", style="dim")
+    return text
+
+
+def _alerts(s: Summary) -> RenderableType:
+    from rich.text import Text
+
+    from finbuddy.cli.output import printable
+
+    text = Text()
+    text.append("Budget alerts", style="bold")
+    for alert in s.alerts:
+        style = "red" if alert.threshold >= 100 else "yellow"
+        text.append("\n  " + ("!! " if alert.threshold >= 100 else "!  "), style=style)
+        text.append(printable(alert.short_text))
+    return text
+
+
 def render(s: Summary, today) -> None:
     from rich.console import Group
     from rich.text import Text
@@ -272,6 +331,10 @@ def render(s: Summary, today) -> None:
     out = console()
     width = min(out.width, 100)
     parts: list[RenderableType] = [_header(s)]
+    if s.forecast is not None:
+        parts += [Text(""), _forecast(s)]
+    if s.alerts:
+        parts += [Text(""), _alerts(s)]
     if s.by_category:
         parts += [Text(""), _categories(s, width)]
     else:

@@ -2,7 +2,8 @@
 
 Its steps, each usable (and tested) alone:
 
-- `select_due(states, stale_before)`: which users this run should try, from their rows for the day;
+- `select_due(states, stale_before)`: which users this run should try, from their rows for their own local day
+  (`local_days(ctx)`: each user's day is in their own zone, `profile set --timezone`);
 - `write_insight(ctx, user, day, worker)`: one user's day: claim it in the database, generate the insight
   through the advisor's guard, store it (or the failure) on the claim. Safe to call from anywhere, as often as
   wanted: the claim makes it idempotent (phase 2's queue workers call it, as the batch does);
@@ -21,13 +22,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from finbuddy.context import Context
+from finbuddy.context import Context, known_zone
 from finbuddy.daemon.pacing import Pacer
 from finbuddy.errors import AdvisorAccountError, FinbuddyError, NotFound, QuotaExceeded, StorageError
 
@@ -247,6 +248,8 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
         state = q.insight_state(conn, user, day)
     if state is None:
         raise NotFound(f"no user named {user!r}")
+    # The user's own context: their zone and currency came with the row, so no query of its own.
+    user_ctx = ctx.for_user(user, ctx.profile_of(user, state.timezone, state.currency))
     if state.status == "done" or (state.status == "failed" and state.attempts >= MAX_ATTEMPTS):
         return UserInsight(user, SKIPPED)
     dead_owner = state.claimed_by if state.status == "claimed" and owner_is_dead(state.claimed_by) else None
@@ -258,7 +261,7 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
         if attempt is None:
             return UserInsight(user, HELD)
         try:
-            answer = generate_insight(ctx, user)
+            answer = generate_insight(user_ctx, user)
         except (QuotaExceeded, AdvisorAccountError) as exc:
             with ctx.db.write() as conn:
                 q.fail_insight(conn, state.user_id, day, worker, ctx.now(), str(exc), count_attempt=False)
@@ -289,6 +292,22 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
     if not ours:
         log.warning("daily-insights: the claim on user %r was retaken before the answer came", user)
     return UserInsight(user, DONE, answer=answer)
+
+
+def local_days(ctx: Context) -> tuple[Callable[[str | None], dt.date], dt.date, dt.date]:
+    """Each user's local day now, from their stored zone (None: the install's), and the days it can be: the UTC
+    day ± 1 holds every zone (UTC-12 to UTC+14). For `local_insight_states`."""
+    now = ctx.now()
+    days: dict[str | None, dt.date] = {}
+
+    def local_day(timezone: str | None) -> dt.date:
+        if timezone not in days:
+            # A zone unknown on this machine is the install's, as ctx.profile_of says (and warns) for the user.
+            days[timezone] = ctx.clock.today(known_zone(timezone) or ctx.install_zone)
+        return days[timezone]
+
+    utc_day = now.astimezone(dt.UTC).date()
+    return local_day, utc_day - dt.timedelta(days=1), utc_day + dt.timedelta(days=1)
 
 
 class BatchProgress(Protocol):
@@ -417,6 +436,10 @@ NOT_REACHED = "not reached"  # a progress outcome: the batch stopped before this
 class InsightBatch:
     """One run of the daily batch for today: select the users, then write_insight each from paced threads.
 
+    Each user's insight is for their own local day (their `profile` zone, else user.timezone), so a user in
+    Auckland and one in Los Angeles are written for different dates by the same run; `day` is the install's day,
+    which the daily job completes.
+
     Calls start no faster than ai.requests_per_minute, from daemon.workers threads. One user's failure is
     recorded on their row and retried by a later run; the global limit ends the batch (nothing more can
     succeed today), and so do the provider refusing the account and the database refusing writes (`error`: no
@@ -430,7 +453,7 @@ class InsightBatch:
         self.ctx = ctx
         self.stop = stop or threading.Event()
         self.progress = progress
-        self.day = ctx.today()
+        self.day = ctx.install_today()
         self.worker = worker_identity()
         self.summary = BatchSummary(day=self.day)
         self.workers = max(1, settings.daemon.workers)
@@ -442,11 +465,12 @@ class InsightBatch:
         self._lock = threading.Lock()
 
     def select(self) -> list[InsightState]:
-        """Read the day's rows and pick the users to try; the others are counted now."""
-        from finbuddy.db.insights import insight_states
+        """Read each user's row for their own local day (one query), pick the users to try, count the others."""
+        from finbuddy.db.insights import local_insight_states
 
+        local_day, first, last = local_days(self.ctx)
         with self.ctx.db.read() as conn:
-            states = insight_states(conn, self.day)
+            states = local_insight_states(conn, local_day, first, last)
         selection = select_due(states, stale_claims_before(self.ctx))
         self.summary.users = len(states)
         self.summary.skipped += selection.skipped + selection.held
@@ -505,14 +529,15 @@ class InsightBatch:
                 state = next(pending, None)
             if state is None:
                 return
-            self._process(state.user)
+            self._process(state)
 
-    def _process(self, user: str) -> None:
+    def _process(self, state: InsightState) -> None:
+        user = state.user
         if not self._may_start():
             self._unfinished(NOT_REACHED)
             return
         try:
-            result = write_insight(self.ctx, user, self.day, self.worker)
+            result = write_insight(self.ctx, user, state.day or self.day, self.worker)
         except QuotaExceeded as exc:
             self._halt("global limit reached")
             log.warning("daily-insights: %s; stopping the batch until the limit resets", exc)

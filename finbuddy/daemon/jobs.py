@@ -149,16 +149,27 @@ def daily_insights(ctx: Context, control: RunControl) -> JobResult:
     return JobResult(status, summary.to_json())
 
 
+def budget_alerts(ctx: Context, control: RunControl) -> JobResult:
+    """Alerts for budgets that passed 80 % or 100 % since the last run (no AI; idempotent)."""
+    from finbuddy.db.job_runs import read_job_runs
+    from finbuddy.ledger.alerts import write_budget_alerts
+
+    with ctx.db.read() as conn:
+        last = read_job_runs(conn).get("budget-alerts")
+    run = write_budget_alerts(ctx, last.last_day if last is not None else None)
+    return JobResult("ok", run.to_json(), completed_day=ctx.install_today())
+
+
 def cache_maintenance(ctx: Context, control: RunControl) -> JobResult:
     removed = ctx.cache.cull()
-    return JobResult("ok", {"culled": removed}, completed_day=ctx.today())
+    return JobResult("ok", {"culled": removed}, completed_day=ctx.install_today())
 
 
 def reservation_sweep(ctx: Context, control: RunControl) -> JobResult:
     from finbuddy.advisor import sweep_stale_reservations
 
     refunded = sweep_stale_reservations(ctx)
-    return JobResult("ok", {"refunded": refunded}, completed_day=ctx.today())
+    return JobResult("ok", {"refunded": refunded}, completed_day=ctx.install_today())
 
 
 def default_jobs(settings: Settings) -> list[JobSpec]:
@@ -169,6 +180,12 @@ def default_jobs(settings: Settings) -> list[JobSpec]:
             Daily.parse(settings.daemon.insights_at),
             daily_insights,
             "one AI insight per user with data and local day",
+        ),
+        JobSpec(
+            "budget-alerts",
+            Daily.parse(settings.daemon.insights_at),
+            budget_alerts,
+            "an alert for each budget that passed 80 % or 100 % this month",
         ),
         JobSpec(
             "cache-maintenance",

@@ -127,7 +127,7 @@ class JobRunner:
 
     @property
     def zone(self) -> ZoneInfo:
-        return self.ctx.zone
+        return self.ctx.install_zone
 
     def runs(self) -> dict[str, JobRun]:
         from finbuddy.db.job_runs import read_job_runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,44 +35,90 @@ class InsightState:
     attempts: int
     claimed_by: str | None
     claimed_at: dt.datetime | None
+    day: dt.date | None = None  # the (local) day the row is for
+    timezone: str | None = None  # the user's own zone and currency (users row; None: the install's settings)
+    currency: str | None = None
+
+
+# Read by name (not position) in _state, so a column added here needs no other change.
+_COLUMNS = (
+    users.c.id.label("user_id"),
+    users.c.name.label("user"),
+    insights.c.status,
+    insights.c.attempts,
+    insights.c.claimed_by,
+    insights.c.claimed_at,
+    users.c.timezone,
+    users.c.currency,
+)
 
 
 def _states(day: dt.date) -> sa.Select:
     joined = users.outerjoin(insights, sa.and_(insights.c.user_id == users.c.id, insights.c.day == day))
-    return sa.select(
-        users.c.id,
-        users.c.name,
-        insights.c.status,
-        insights.c.attempts,
-        insights.c.claimed_by,
-        insights.c.claimed_at,
-    ).select_from(joined)
+    return sa.select(*_COLUMNS).select_from(joined)
 
 
-def _state(row: sa.Row) -> InsightState:
+def _state(row: sa.Row, day: dt.date, found: bool = True) -> InsightState:
+    """The state from a row of _COLUMNS; `found=False`: the user's columns only (no insight row for `day`)."""
     return InsightState(
-        user_id=row[0],
-        user=row[1],
-        status=row[2],
-        attempts=row[3] or 0,
-        claimed_by=row[4],
-        claimed_at=as_utc(row[5]),
+        user_id=row.user_id,
+        user=row.user,
+        status=row.status if found else None,
+        attempts=(row.attempts or 0) if found else 0,
+        claimed_by=row.claimed_by if found else None,
+        claimed_at=as_utc(row.claimed_at) if found else None,
+        day=day,
+        timezone=row.timezone,
+        currency=row.currency,
+    )
+
+
+def _has_data() -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.exists().where(records.c.user_id == users.c.id),
+        sa.exists().where(holdings.c.user_id == users.c.id),
     )
 
 
 def insight_states(conn: Connection, day: dt.date) -> list[InsightState]:
     """Every user with data (records or holdings) and their insight row for `day`, if any, in user order."""
-    has_data = sa.or_(
-        sa.exists().where(records.c.user_id == users.c.id),
-        sa.exists().where(holdings.c.user_id == users.c.id),
+    return [_state(row, day) for row in conn.execute(_states(day).where(_has_data()).order_by(users.c.id))]
+
+
+def local_insight_states(
+    conn: Connection, local_day: Callable[[str | None], dt.date], first: dt.date, last: dt.date
+) -> list[InsightState]:
+    """Every user with data and their insight row for their own local day, in user order, by one query.
+
+    `local_day(users.timezone)` is a user's day now (None: the install's zone); every such day lies in
+    [`first`, `last`] (the UTC day ± 1 holds all zones). The query reads each user's rows of those days through
+    the (user_id, day) key, and the row of the user's own day is picked here: SQL cannot turn an IANA zone into
+    a date on SQLite.
+    """
+    joined = users.outerjoin(
+        insights,
+        sa.and_(insights.c.user_id == users.c.id, insights.c.day >= first, insights.c.day <= last),
     )
-    return [_state(row) for row in conn.execute(_states(day).where(has_data).order_by(users.c.id))]
+    stmt = (
+        sa.select(*_COLUMNS, insights.c.day.label("row_day"))
+        .select_from(joined)
+        .where(_has_data())
+        .order_by(users.c.id)
+    )
+    states: list[InsightState] = []
+    for row in conn.execute(stmt):
+        if not states or states[-1].user_id != row.user_id:
+            states.append(_state(row, local_day(row.timezone), found=False))
+        if row.row_day is not None and row.row_day == states[-1].day:
+            states[-1] = _state(row, row.row_day)
+    return states
 
 
 def insight_state(conn: Connection, user: str, day: dt.date) -> InsightState | None:
-    """One user's insight row for `day` (status None if there is none yet); None if there is no such user."""
+    """One user's insight row for `day` (status None if there is none yet), with their stored zone and currency;
+    None if there is no such user."""
     row = conn.execute(_states(day).where(users.c.name == user)).first()
-    return _state(row) if row is not None else None
+    return _state(row, day) if row is not None else None
 
 
 def claim_insight(

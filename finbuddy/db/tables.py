@@ -45,6 +45,10 @@ users = Table(
     Column("data_version", Integer, nullable=False, server_default="0"),
     Column("portfolio_version", Integer, nullable=False, server_default="0"),
     _ts("created_at"),
+    # The user's own IANA zone and ISO 4217 currency (`profile set`, revision 0007); NULL: the install's
+    # user.timezone / user.currency. "Today", the quota day and the insight day are local to the zone.
+    Column("timezone", String(64), nullable=True),
+    Column("currency", String(3), nullable=True),
 )
 
 records = Table(
@@ -69,6 +73,8 @@ records = Table(
     Index("ix_records_user_category", "user_id", "category", "expense_date"),
     # covering index for the month aggregates of `summary` (revision 0002)
     Index("ix_records_user_kind_date", "user_id", "kind", "expense_date", "category", "amount_cents"),
+    # covering index for a merchant's history, in merchant then date order: recurring charges (revision 0007)
+    Index("ix_records_user_kind_merchant", "user_id", "kind", "merchant", "expense_date", "amount_cents", "category"),
     # import idempotency: one fingerprint per user (NULLs are distinct on both backends)
     Index("uq_records_user_fingerprint", "user_id", "fingerprint", unique=True),
 )
@@ -128,7 +134,7 @@ ai_quota = Table(
     "ai_quota",
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("day", Date, nullable=False),  # the quota day, local to user.timezone
+    Column("day", Date, nullable=False),  # the quota day, local to the user's zone
     Column("used", Integer, nullable=False),
     PrimaryKeyConstraint("user_id", "day"),
 )
@@ -210,4 +216,22 @@ database_identity = Table(
     metadata,
     Column("id", String(32), nullable=False),
     PrimaryKeyConstraint("id"),
+)
+
+# --- budget alerts (revision 0007) ------------------------------------------------
+
+# Written by the daemon's budget-alerts job: at most one row per budget (its category and amount at the time),
+# threshold and month. A budget changed to another amount is another budget: it may alert again.
+budget_alerts = Table(
+    "budget_alerts",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("month", Date, nullable=False),  # the first day of the month the spending is in
+    Column("category", String(64), nullable=False),
+    Column("budget_cents", BigInteger, nullable=False),
+    Column("threshold", Integer, nullable=False),  # percent of the budget: 80 or 100
+    Column("spent_cents", BigInteger, nullable=False),  # the month's spending in the category when written
+    _ts("created_at"),
+    PrimaryKeyConstraint("user_id", "month", "category", "budget_cents", "threshold"),
+    CheckConstraint("threshold IN (80, 100)", name="threshold"),
 )

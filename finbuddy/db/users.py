@@ -1,8 +1,10 @@
-"""User rows: created on first write; their record counter and cache generations."""
+"""User rows: created on first write; their record counter, cache generations and profile (zone, currency)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -58,3 +60,40 @@ def versions(conn: Connection, name: str) -> tuple[int, int, int] | None:
         sa.select(users.c.id, users.c.data_version, users.c.portfolio_version).where(users.c.name == name)
     ).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A user's own zone and currency as stored: None where they use the install's setting."""
+
+    timezone: str | None
+    currency: str | None
+
+
+def stored_profile(conn: Connection, name: str) -> StoredProfile | None:
+    """The user's stored profile by one indexed lookup (users.name is unique); None if the user has never written."""
+    row = conn.execute(sa.select(users.c.timezone, users.c.currency).where(users.c.name == name)).first()
+    return None if row is None else StoredProfile(row[0], row[1])
+
+
+# What set_profile leaves as it is (None already means "back to the install's setting").
+KEEP: Any = object()
+
+
+def set_profile(conn: Connection, user_id: int, timezone: Any = KEEP, currency: Any = KEEP) -> StoredProfile:
+    """Store the user's own zone and/or currency (None: back to the install's setting); returns the new profile.
+
+    A change bumps both cache generations in the same statement: cached summaries, portfolios and answers
+    carry the zone's "today" and the currency, so none made before the change is served after it.
+    """
+    values: dict[str, Any] = {}
+    if timezone is not KEEP:
+        values["timezone"] = timezone
+    if currency is not KEEP:
+        values["currency"] = currency
+    before = conn.execute(sa.select(users.c.timezone, users.c.currency).where(users.c.id == user_id)).one()
+    if values and any(before._mapping[key] != value for key, value in values.items()):
+        values["data_version"] = users.c.data_version + 1
+        values["portfolio_version"] = users.c.portfolio_version + 1
+        conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+    return StoredProfile(values.get("timezone", before[0]), values.get("currency", before[1]))

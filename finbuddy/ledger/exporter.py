@@ -90,7 +90,7 @@ def export_json(ctx: Context, out: TextIO) -> ExportResult:
         out.write("{\n")
         out.write(f'  "user": {dump(ctx.user)},\n')
         out.write(f'  "exported_at": {dump(ctx.now().isoformat())},\n')
-        out.write(f'  "currency": {dump(ctx.settings.currency)},\n')
+        out.write(f'  "currency": {dump(ctx.currency)},\n')
         out.write('  "records": [')
         if user_id is not None:
             for row in stream_records(conn, user_id):

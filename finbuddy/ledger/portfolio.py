@@ -535,7 +535,7 @@ def _valuation(ctx: Context, rows, as_of: dt.datetime) -> Portfolio:
         )
     return Portfolio(
         user=ctx.user,
-        currency=ctx.settings.currency,
+        currency=ctx.currency,
         holdings=holdings,
         total_value_cents=total_value,
         total_cost_cents=total_cost,
@@ -564,7 +564,7 @@ def portfolio_valuation(ctx: Context, fresh: bool = False) -> Portfolio:
             return _valuation(ctx, [], ctx.now())
         user_id, _data_version, portfolio_version = found
         if not fresh:
-            hit = ctx.cache.get("portfolio", ctx.user, portfolio_version, ctx.settings.currency)
+            hit = ctx.cache.get("portfolio", ctx.user, portfolio_version, ctx.currency)
             if hit is not None:
                 try:
                     return Portfolio.from_json(hit.value, cached=True)
@@ -572,5 +572,5 @@ def portfolio_valuation(ctx: Context, fresh: bool = False) -> Portfolio:
                     pass  # an entry of an older shape is a miss
         rows = holdings_with_prices(conn, user_id)
     portfolio = _valuation(ctx, rows, ctx.now())
-    ctx.cache.put("portfolio", ctx.user, portfolio_version, ctx.settings.currency, value=portfolio.to_json())
+    ctx.cache.put("portfolio", ctx.user, portfolio_version, ctx.currency, value=portfolio.to_json())
     return portfolio

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from finbuddy.context import Context
 from finbuddy.dates import month_bounds, previous_month
+from finbuddy.ledger.alerts import BudgetAlert
+from finbuddy.ledger.forecast import Forecast
 from finbuddy.money import format_cents
 
 CACHE_KIND = "summary"
 # Bumped when the cached JSON shape changes, so an older entry is never read back into a newer Summary.
-_SHAPE = 2
+_SHAPE = 3
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,11 @@ class Summary:
     comparison: Comparison
     as_of: dt.datetime
     cached: bool
+    # The month in progress only (None for any other month); see ledger.forecast for the rules.
+    forecast: Forecast | None = None
+    # The month's budget alerts, newest first: read at every call, never from the cache (the daemon writes
+    # them without changing the user's data version).
+    alerts: tuple[BudgetAlert, ...] = ()
 
     @property
     def previous_period_expenses_cents(self) -> int:
@@ -186,7 +193,7 @@ class Summary:
         return self.comparison.previous_expenses_cents
 
     def to_json(self) -> dict[str, Any]:
-        """SPEC.md's summary shape, plus savings_rate_pct, the compared periods and cached."""
+        """SPEC.md's summary shape, plus savings_rate_pct, the compared periods, cached, forecast and alerts."""
         c = self.comparison
         return {
             "user": self.user,
@@ -206,6 +213,8 @@ class Summary:
             "compared_by_category": [change.to_json() for change in c.by_category],
             "as_of": self.as_of.isoformat(),
             "cached": self.cached,
+            "forecast": self.forecast.to_json() if self.forecast is not None else None,
+            "alerts": [alert.to_json() for alert in self.alerts],
         }
 
     @classmethod
@@ -248,6 +257,8 @@ class Summary:
             ),
             as_of=dt.datetime.fromisoformat(data["as_of"]),
             cached=cached,
+            forecast=Forecast.from_json(data["forecast"]) if data["forecast"] is not None else None,
+            alerts=tuple(BudgetAlert.from_json(a) for a in data["alerts"]),
         )
 
 
@@ -267,12 +278,13 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
     cache.summary_ttl; `fresh=True` recomputes and refreshes the entry.
     """
     from finbuddy.db.users import versions
+    from finbuddy.ledger.alerts import month_alerts
 
     today = ctx.today()
     start, end = month_bounds((month or today).replace(day=1))
     # The comparison depends on the day (1-6 Nov against 1-6 Oct), so the key carries its end.
     compared_to = comparison_periods(start, end, today)[1].isoformat()
-    currency = ctx.settings.currency
+    currency = ctx.currency
     with ctx.db.read() as conn:
         # The primary's version: a summary the user just wrote to is never served stale,
         # even when the figures come from a lagging read replica.
@@ -282,17 +294,19 @@ def monthly_summary(ctx: Context, month: dt.date | None = None, fresh: bool = Fa
             return _empty(ctx, start, end, currency)
         user_id, data_version, _ = found
         generation = [user_id, data_version]
+        alerts = tuple(month_alerts(conn, user_id, start))
         if not fresh:
             hit = ctx.cache.get(CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), compared_to, currency)
             if hit is not None:
                 try:
-                    return Summary.from_json(hit.value, cached=True)
+                    return replace(Summary.from_json(hit.value, cached=True), alerts=alerts)
                 except (KeyError, TypeError, ValueError, ArithmeticError):
                     pass  # an entry of another shape: recompute and overwrite it
         if not ctx.db.reporting_url:
             summary = _compute(ctx, conn, user_id, start, end, currency)
     if ctx.db.reporting_url:
         summary = _compute_on_replica(ctx, user_id, data_version, start, end, currency)
+    summary = replace(summary, alerts=alerts)
     ctx.cache.put(
         CACHE_KIND, ctx.user, generation, _SHAPE, start.isoformat(), compared_to, currency, value=summary.to_json()
     )
@@ -343,6 +357,23 @@ def _compute(ctx: Context, conn, user_id: int, start: dt.date, end: dt.date, cur
     days = (end - start).days + 1
     daily = [DailyTotal(day, by_day.get(day, 0)) for day in (start + dt.timedelta(days=i) for i in range(days))]
 
+    today = ctx.today()
+    forecast = None
+    if start <= today <= end:
+        from finbuddy.ledger.forecast import month_forecast
+        from finbuddy.ledger.recurring import recurring_in
+
+        forecast = month_forecast(
+            today,
+            start,
+            end,
+            figures.daily,
+            income,
+            {category: total for category, (total, _) in spent.items()},
+            budgets,
+            recurring_in(conn, user_id, today),
+        )
+
     return Summary(
         user=ctx.user,
         currency=currency,
@@ -358,11 +389,18 @@ def _compute(ctx: Context, conn, user_id: int, start: dt.date, end: dt.date, cur
         comparison=comparison,
         as_of=as_of,
         cached=False,
+        forecast=forecast,
     )
 
 
 def _empty(ctx: Context, start: dt.date, end: dt.date, currency: str) -> Summary:
     days = (end - start).days + 1
+    today = ctx.today()
+    forecast = None
+    if start <= today <= end:
+        from finbuddy.ledger.forecast import month_forecast
+
+        forecast = month_forecast(today, start, end, [], 0, {}, {}, [])
     return Summary(
         user=ctx.user,
         currency=currency,
@@ -375,7 +413,8 @@ def _empty(ctx: Context, start: dt.date, end: dt.date, currency: str) -> Summary
         by_category=[],
         daily=[DailyTotal(start + dt.timedelta(days=i), 0) for i in range(days)],
         top_merchants=[],
-        comparison=_no_comparison(start, end, ctx.today()),
+        comparison=_no_comparison(start, end, today),
         as_of=ctx.now().astimezone(ctx.zone).replace(microsecond=0),
         cached=False,
+        forecast=forecast,
     )

@@ -1,4 +1,8 @@
-"""The cache: the only module importing diskcache; JSON values, per-user generation keys, TTLs, failures as misses."""
+"""The cache: keys, TTL policy, invalidation by generation, and every failure as a miss, over two stores.
+
+diskcache (finbuddy/cache/disk.py) by default; a shared Redis (finbuddy/cache/redis.py) when `cache.url`
+is set. Those two modules are the only ones importing diskcache and redis.
+"""
 
 from __future__ import annotations
 
@@ -10,157 +14,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from finbuddy.cache.backend import CacheBackend, CacheUnavailable
+from finbuddy.cache.disk import CorruptCache, DiskCacheBackend, looks_corrupt
 from finbuddy.clock import Clock
-from finbuddy.config import make_private_dir
+from finbuddy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from finbuddy.config import Settings
+
+__all__ = [
+    "Cache",
+    "CacheBackend",
+    "CacheHit",
+    "CacheUnavailable",
+    "CorruptCache",
+    "DiskCacheBackend",
+    "cache_key",
+    "open_cache",
+    "require_cache_client",
+]
 
 log = logging.getLogger("finbuddy.cache")
 
 KEY_VERSION = "fb1"
-_TTL_KEYS = {"summary": "cache.summary_ttl", "portfolio": "cache.portfolio_ttl", "ai": "cache.ai_ttl"}
-# diskcache's own expiry runs on real time; keep entries a little longer than our TTL so
-# that expiry is decided by our (injectable) clock, and let the hourly cull remove them.
-_PHYSICAL_TTL_MARGIN = 60
-
-
-class CacheBackend(Protocol):
-    """What a cache store must do. diskcache now; a shared Redis store (phase 2) later, by `cache.url`."""
-
-    def get(self, key: str) -> str | None: ...
-
-    def set(self, key: str, value: str, ttl: int) -> None: ...
-
-    def cull(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-def _safe_disk_class():
-    import diskcache
-    from diskcache.core import MODE_RAW
-
-    class TextOnlyDisk(diskcache.Disk):
-        """Keys and values as text, always inside the cache's SQLite file, never in files of their own.
-
-        diskcache trusts the `mode` and `filename` of its index rows: it would unpickle a planted value,
-        read a planted file name as the value, and delete that file when the row expires or is culled
-        (`filename='../data/finbuddy.db'`). Here nothing is ever stored in a file, so a row naming one
-        is planted: it is refused without its path being opened, and no path is ever deleted.
-        """
-
-        def put(self, key):
-            if type(key) is not str:
-                raise TypeError("finbuddy cache keys are text")
-            return super().put(key)
-
-        def get(self, key, raw):
-            if not raw:
-                raise ValueError("refusing a pickled cache key")
-            return super().get(key, raw)
-
-        def store(self, value, read, key=diskcache.core.UNKNOWN):
-            if type(value) is not str:
-                raise TypeError("finbuddy cache values are JSON text")
-            # What diskcache does for short text, whatever the size (and whatever a planted
-            # `disk_min_file_size` setting says): the value lives in the row.
-            return 0, MODE_RAW, None, value
-
-        def fetch(self, mode, filename, value, read):
-            # Only text kept in the row; a pickled value, or a row pointing at a file, was planted
-            # by whoever could write the directory: refused, never loaded or opened.
-            if mode != MODE_RAW or filename is not None:
-                raise ValueError(
-                    f"refusing a cache value stored in mode {mode} or in a file (only JSON text is accepted)"
-                )
-            if type(value) is not str:
-                raise ValueError("refusing a cache value that is not text")
-            return value
-
-        def remove(self, file_path):
-            # Called with the `filename` of rows being expired, culled, evicted or overwritten. This
-            # Disk never writes a file, so any name is planted: delete nothing, touch nothing.
-            return None
-
-    return TextOnlyDisk
-
-
-def _bounded_cache_class():
-    import sqlite3
-
-    import diskcache
-
-    class BoundedCache(diskcache.Cache):
-        """diskcache.Cache whose set-up writes give up after `timeout` seconds on a locked database.
-
-        diskcache retries the writes of its constructor (it rewrites its Settings table on every
-        open) for 60 s whatever the timeout; a cache held by another process would hang the command.
-        """
-
-        def __init__(self, directory: str, timeout: float, **kwargs: Any) -> None:
-            self._finbuddy_busy_s = timeout
-            super().__init__(directory, timeout=timeout, **kwargs)
-
-        @property
-        def _sql_retry(self):
-            sql = self._sql
-            budget = self._finbuddy_busy_s
-
-            def execute(statement, *args, **kwargs):
-                start = time.monotonic()
-                while True:
-                    try:
-                        return sql(statement, *args, **kwargs)
-                    except sqlite3.OperationalError as exc:
-                        if str(exc) != "database is locked" or time.monotonic() - start > budget:
-                            raise
-                        time.sleep(0.002)
-
-            return execute
-
-    return BoundedCache
-
-
-class CorruptCache(Exception):
-    """The cache directory holds something that is not a finbuddy cache: move it aside and rebuild."""
-
-
-class DiskCacheBackend:
-    """A diskcache directory, created 0700 with its database 0600, and a short lock timeout
-    (a busy cache is a miss, not a wait)."""
-
-    DB_NAME = "cache.db"
-
-    def __init__(self, directory: Path, timeout: float = 1.0) -> None:
-        self.directory = directory
-        try:
-            make_private_dir(directory)
-        except FileExistsError:
-            # Ours already (perhaps made a moment ago by a concurrent first run), or a file in the way.
-            if not directory.is_dir():
-                raise CorruptCache(f"{directory} is not a directory") from None
-        db_file = directory / self.DB_NAME
-        if not db_file.exists():
-            # Create the file ourselves so that it (and SQLite's -wal/-shm, which copy its
-            # mode) is 0600 from the first byte, not after a chmod.
-            os.close(os.open(db_file, os.O_RDWR | os.O_CREAT, 0o600))
-        elif not db_file.is_file():
-            raise CorruptCache(f"{db_file} is not a file")
-        elif db_file.stat().st_mode & 0o077:
-            os.chmod(db_file, 0o600)
-        self._cache = _bounded_cache_class()(str(directory), timeout=timeout, disk=_safe_disk_class())
-
-    def get(self, key: str) -> str | None:
-        return self._cache.get(key, default=None, retry=False)
-
-    def set(self, key: str, value: str, ttl: int) -> None:
-        self._cache.set(key, value, expire=ttl + _PHYSICAL_TTL_MARGIN, retry=False)
-
-    def cull(self) -> int:
-        return self._cache.expire(retry=True)
-
-    def close(self) -> None:
-        self._cache.close()
+SCALE_EXTRA_HINT = "pip install 'finbuddy[scale]'"
 
 
 @dataclass(frozen=True)
@@ -180,13 +59,21 @@ def cache_key(kind: str, user: str, generation: Any, *parts: Any, namespace: str
     generation; injective, so no entry can ever be served to another user, from another database sharing
     the cache directory, or after the user's data changed."""
     payload = json.dumps([user, generation, *parts], ensure_ascii=False, separators=(",", ":"), default=str)
-    if len(payload) > 200:
+    # Bounded in bytes (what Redis and SQLite store): at most 200, else its hash.
+    if len(payload.encode("utf-8")) > 200:
         payload = "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
     return f"{KEY_VERSION}:{namespace}:{kind}:{payload}"
 
 
 class Cache:
-    """JSON entries with TTLs decided by finbuddy's clock; every failure is a miss with one warning."""
+    """JSON entries with TTLs decided by finbuddy's clock; every failure is a miss with one warning.
+
+    A store that fails for good (a disk cache that cannot be opened or written) is left alone for the
+    rest of the process. A shared store that is away (CacheUnavailable: Redis down, hung or refusing)
+    trips a circuit breaker instead: no call reaches it for the `retry_after` seconds the store asked
+    for, then one call tries again. One warning per outage: a command warns once; the daemon warns
+    again only after the store came back and went away again.
+    """
 
     def __init__(
         self,
@@ -196,6 +83,7 @@ class Cache:
         warn: Callable[[str], None] | None = None,
         directory: Path | None = None,
         namespace: str | Callable[[], str] = "",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._opener = opener
         self._backend: CacheBackend | None = None
@@ -208,6 +96,11 @@ class Cache:
         self._namespace = namespace
         self._warn = warn if warn is not None else log.warning
         self._warned = False
+        # The circuit breaker (shared stores only): closed while open_until <= monotonic().
+        self._monotonic = monotonic
+        self.open_until = 0.0
+        self.breaker_trips = 0
+        self._in_outage = False
         self.hits = 0
         self.misses = 0
 
@@ -218,11 +111,28 @@ class Cache:
             self._warned = True
             self._warn(message)
 
+    @property
+    def store(self) -> CacheBackend | None:
+        """The opened store; None before the first get or put, or once given up."""
+        return self._backend
+
+    @property
+    def breaker_open(self) -> bool:
+        return self._monotonic() < self.open_until
+
     def _fail(self, what: str, exc: BaseException) -> None:
-        """Stop using the cache for the rest of this process: every later call is a quiet miss."""
+        if isinstance(exc, CacheUnavailable):
+            # Away, not broken: keep the client (its pool reconnects) and skip it for a while.
+            self.open_until = self._monotonic() + exc.retry_after
+            self.breaker_trips += 1
+            if not self._in_outage:
+                self._in_outage = True
+                self._warn(str(exc))
+            return
+        # Stop using the cache for the rest of this process: every later call is a quiet miss.
         self._broken = True
         self._close_backend()
-        if self.directory is not None and _looks_corrupt(exc) and self._move_aside():
+        if self.directory is not None and looks_corrupt(exc) and self._move_aside():
             # Found broken while in use: the next process starts from an empty cache.
             self._warn_once(
                 f"cache at {self.directory} is corrupt ({exc}); moved it aside, answering from the database"
@@ -231,8 +141,13 @@ class Cache:
         detail = str(exc) or "timed out waiting for another process's lock"
         self._warn_once(f"cache {what} failed ({type(exc).__name__}: {detail}); answering from the database")
 
+    def _succeeded(self) -> None:
+        self._in_outage = False
+
     def _open(self) -> CacheBackend | None:
         if self._broken or self._opener is None:  # no opener means broken from the start
+            return None
+        if self.open_until and self.breaker_open:
             return None
         if self._backend is not None:
             return self._backend
@@ -240,7 +155,7 @@ class Cache:
             self._backend = self._opener()
             return self._backend
         except Exception as first:
-            if self.directory is not None and _looks_corrupt(first) and self._move_aside():
+            if self.directory is not None and looks_corrupt(first) and self._move_aside():
                 try:
                     self._backend = self._opener()
                     self._warn_once(f"cache at {self.directory} was unusable ({first}); moved it aside and rebuilt it")
@@ -300,6 +215,7 @@ class Cache:
             self._fail("read", exc)
             self.misses += 1
             return None
+        self._succeeded()
         if raw is None:
             self.misses += 1
             return None
@@ -336,9 +252,11 @@ class Cache:
             backend.set(key, envelope, ttl)
         except Exception as exc:
             self._fail("write", exc)
+            return
+        self._succeeded()
 
     def cull(self) -> int:
-        """Remove expired entries (the daemon's hourly cache-maintenance)."""
+        """Remove expired entries (the daemon's hourly cache-maintenance); Redis expires its own: 0."""
         backend = self._open()
         if backend is None:
             return 0
@@ -352,32 +270,50 @@ class Cache:
         self._close_backend()
 
 
-def _looks_corrupt(exc: BaseException) -> bool:
-    """A cache we should rebuild: not SQLite, malformed, or a file where the directory should be."""
-    import sqlite3
+def require_cache_client(settings: Settings) -> None:
+    """ConfigError (exit 2) when `cache.url` is set but the Redis client is not installed. Looks the
+    package up without importing it (importing redis costs 70-270 ms; only commands that use the
+    cache pay that)."""
+    url = settings.cache.url
+    if not url:
+        return
+    import importlib.util
 
-    if isinstance(exc, CorruptCache | FileExistsError):
-        return True
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return True
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
-def open_cache(settings, clock: Clock, identity: Callable[[], str], warn: Callable[[str], None] | None = None) -> Cache:
-    """The cache the settings describe, for the database whose identity `identity()` returns (asked once,
-    when the first key is made). `cache.url` (Redis) is the phase-2 backend: not in this version."""
-    ttls = {kind: int(settings.values[key]) for kind, key in _TTL_KEYS.items()}
-    url = settings.values.get("cache.url")
-    directory = settings.cache_dir
-    if url:
+    try:
+        found = importlib.util.find_spec("redis") is not None
+    except (ImportError, ValueError):  # ValueError: a module entry without a spec
+        found = False
+    if not found:
         from finbuddy.config import mask_url
 
-        message = (
-            f"cache.url {mask_url(url)!r}: the shared Redis cache is the phase-2 backend, "
-            f"not in this version; using {directory}"
+        raise ConfigError(
+            f"[cache] url = {mask_url(url)!r} needs the Redis client, which is not installed: {SCALE_EXTRA_HINT}"
         )
-        (warn or log.warning)(message)
+
+
+def open_cache(
+    settings: Settings, clock: Clock, identity: Callable[[], str], warn: Callable[[str], None] | None = None
+) -> Cache:
+    """The cache the settings describe, for the database whose identity `identity()` returns (asked once,
+    when the first key is made): the shared Redis at `cache.url` under `cache.prefix`, else the disk
+    cache in `cache.dir`. Neither store is touched until the first get or put."""
+    ttls = {
+        "summary": settings.cache.summary_ttl,
+        "portfolio": settings.cache.portfolio_ttl,
+        "ai": settings.cache.ai_ttl,
+    }
+    url = settings.cache.url
+    if url:
+        require_cache_client(settings)
+        prefix = settings.cache.prefix
+
+        def open_redis() -> CacheBackend:
+            from finbuddy.cache.redis import RedisCacheBackend
+
+            return RedisCacheBackend(url, prefix)
+
+        return Cache(open_redis, ttls, clock, warn=warn, namespace=identity)
+    directory = settings.cache_dir
     return Cache(
         lambda: DiskCacheBackend(directory),
         ttls,
