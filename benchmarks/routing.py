@@ -93,7 +93,7 @@ def _entries(rng: random.Random, start: dt.date, end: dt.date, density: float) -
                 (day, "17.99" if day >= dt.date(2026, 3, 1) else "15.49", "subscriptions", "Netflix", "expense")
             )
         if day.day == 15:
-            rows.append((day, f"{rng.randint(60, 110)}.{rng.randint(0, 99):02d}", "utilities", "City Power", "expense"))
+            rows.append((day, f"{rng.randint(80, 94)}.{rng.randint(0, 99):02d}", "utilities", "City Power", "expense"))
         if day.day == 20:
             rows.append((day, "10.99", "subscriptions", "Spotify", "expense"))
             if rng.random() < 0.4:
@@ -167,6 +167,29 @@ class Ledger:
             params.append(merchant)
         return int(self.conn.execute(sql, params).fetchone()[0])
 
+    def charges(self, merchant: str) -> list[tuple[str, int]]:
+        rows = self.conn.execute(
+            "SELECT expense_date, amount_cents FROM records WHERE user_id = ? AND kind = 'expense' "
+            "AND lower(merchant) = lower(?) ORDER BY expense_date",
+            (self.user_id, merchant),
+        )
+        return [(str(day), int(cents)) for day, cents in rows]
+
+    def recurring_figure(self, name: str, merchant: str, shown: str) -> str | None:
+        """A monthly charge's last date, next date (the same day a month later) or typical amount (one of its
+        last three charges' amounts, or between them), from its charges in SQL."""
+        from finbuddy.money import format_cents
+
+        charges = self.charges(merchant)
+        last = dt.date.fromisoformat(charges[-1][0])
+        if name == "last_date":
+            return last.isoformat()
+        if name == "next_date":
+            year, month = (last.year + 1, 1) if last.month == 12 else (last.year, last.month + 1)
+            return last.replace(year=year, month=month).isoformat()
+        recent = [cents for _, cents in charges[-3:]]
+        return shown if min(recent) <= _cents(shown) <= max(recent) else format_cents(recent[-1])
+
     def budgets(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT category, amount_cents FROM budgets WHERE user_id = ?", (self.user_id,))
         return {category: int(cents) for category, cents in rows}
@@ -195,6 +218,8 @@ def expected_figure(ledger: Ledger, figure: dict[str, Any], route: dict[str, Any
 
     name, inputs, period = figure["name"], figure["inputs"], figure["period"]
     category, merchant = inputs.get("category"), inputs.get("merchant")
+    if name in ("last_date", "next_date", "typical_amount"):
+        return ledger.recurring_figure(name, merchant, figure["value"])
     if period is None:
         return None
     money = format_cents

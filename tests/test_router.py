@@ -392,3 +392,27 @@ def test_router_understands_periods_relative_to_today():
     amount = understand("Can I afford a trip for 2000?", today, vocabulary)
     assert amount.local and amount.amount == Decimal("2000.00") and amount.period is not None
     assert amount.period.start.isoformat() == "2026-11-01"
+
+
+# --- when a recurring charge is due (finbuddy.ledger.recurring) ------------------------------------------
+
+
+def test_when_a_recurring_charge_is_due_is_answered_locally(cli, backend, openai_server):
+    # Netflix: 17.99 on the 12th, Jul-Nov 2026 (monthly, last 12 Nov, next 12 Dec: 17 days after 25 Nov)
+    for month in (7, 8, 9, 10, 11):
+        assert (
+            cli("add", "17.99", "subscriptions", "--date", f"2026-{month:02d}-12", "--merchant", "Netflix").exit_code
+            == 0
+        )
+    cli("add", "40", "groceries", "--date", "2026-11-03", "--merchant", "Lidl")
+    data = ask(cli, "When is Netflix due?")
+    assert (data["source"], data["model"], data["route"]["intent"]) == ("local", None, "recurring_due")
+    assert "Netflix (monthly) is next due on 2026-12-12, in 17 days: typically 17.99 USD" in data["answer"]
+    assert figure(data, "next_date", merchant="Netflix") == "2026-12-12"
+    assert figure(data, "last_date", merchant="Netflix") == "2026-11-12"
+    assert figure(data, "typical_amount", merchant="Netflix") == "17.99"
+    assert ask(cli, "when will my netflix charge me next")["source"] == "local"
+    assert openai_server.count == 0 and cli("quota", "--json").json["used"] == 0
+    # a merchant that does not repeat goes to the model
+    assert ask(cli, "When is Lidl due?")["source"] == "openai"
+    assert openai_server.count == 1

@@ -262,11 +262,9 @@ class DatabaseVocabulary:
 
 
 def recurring_charges(ctx: Context) -> list[Any]:
-    """The user's recurring charges (finbuddy.ledger.recurring), or none where that module is not installed."""
-    try:
-        from finbuddy.ledger.recurring import find_recurring  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
+    """The user's recurring charges still running (finbuddy.ledger.recurring: found in SQL, no AI)."""
+    from finbuddy.ledger.recurring import find_recurring
+
     return list(find_recurring(ctx))
 
 
