@@ -167,6 +167,12 @@ def _user_name(value: Any) -> str:
     return text
 
 
+def _opt_model(value: Any) -> str | None:
+    """An optional model name: unset, or 1-64 printable characters (blank unsets it)."""
+    text = _opt_str(value)
+    return None if text is None else _user_name(text)
+
+
 def _prices(value: Any) -> dict[str, dict[str, float]]:
     if not isinstance(value, dict):
         raise ValueError("must be a table of models")
@@ -306,6 +312,7 @@ KEYS: tuple[Key, ...] = (
     Key("cache", "ai_ttl", _int(0, MAX_TTL, "10 years")),
     Key("ai", "provider", _provider),
     Key("ai", "model", _user_name),
+    Key("ai", "small_model", _opt_model),
     Key("ai", "daily_quota", _int(0, MAX_COUNT)),
     Key("ai", "global_daily_limit", _int(0, MAX_COUNT)),
     Key("ai", "ask_reserve", _fraction),
@@ -368,6 +375,7 @@ def defaults() -> dict[str, Any]:
         "cache.ai_ttl": 86400,
         "ai.provider": "auto",
         "ai.model": "gpt-4o-mini",
+        "ai.small_model": None,
         "ai.daily_quota": 5,
         "ai.global_daily_limit": 10000,
         "ai.ask_reserve": 0.2,
@@ -454,6 +462,7 @@ class CacheSettings:
 class AISettings:
     provider: str  # "auto", "openai" or "offline" as configured (see Settings.ai_provider())
     model: str
+    small_model: str | None  # a cheaper model for simple questions (the router); None: ai.model takes every question
     daily_quota: int
     global_daily_limit: int
     ask_reserve: float  # share of global_daily_limit that only asks may use
@@ -680,7 +689,7 @@ def load_settings(
         for name in names:
             raw = env.get(name)
             # A blank variable unsets an optional key (a URL, a directory) and is ignored for the others.
-            if raw is None or (raw.strip() == "" and key.parse is not _opt_str and not key.url):
+            if raw is None or (raw.strip() == "" and key.parse not in (_opt_str, _opt_model) and not key.url):
                 continue
             try:
                 values[key.dotted] = key.parse(raw)

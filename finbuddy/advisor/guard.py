@@ -19,6 +19,7 @@ from finbuddy.advisor.prompt import (
     normalize_question,
     validate_question,
 )
+from finbuddy.advisor.provenance import context_figures, unverified_numbers
 from finbuddy.advisor.providers import (
     Completion,
     OpenAIProvider,
@@ -38,6 +39,7 @@ from finbuddy.advisor.quota import (
     read_status,
     user_limit_message,
 )
+from finbuddy.advisor.router import MAIN, Understanding, route_question
 from finbuddy.context import Context
 from finbuddy.errors import AdvisorAccountError, AdvisorUnavailable, QuotaExceeded, StorageError
 
@@ -53,18 +55,23 @@ MAX_COST_MICRO_USD = 2**63 - 1
 class Answer:
     question: str
     text: str
-    source: str  # "openai" | "offline"
-    model: str
+    source: str  # "openai" | "offline" | "local"
+    model: str | None  # None for a local answer: no model was asked
     cached: bool
     tokens_in: int
     tokens_out: int
     cost_micro_usd: int
     quota: QuotaStatus
-    figures: dict[str, Any] = field(repr=False)
+    figures: dict[str, Any] = field(repr=False)  # the financial picture sent (or shown); {} for a local answer
+    # Provenance: the figures the answer used (local: computed; model: the context sent), and the numbers in a
+    # model's answer that appear nowhere in that context.
+    figures_used: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    unverified_numbers: list[str] = field(default_factory=list)
+    route: Understanding | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        """SPEC.md's ask shape (plus usage figures)."""
-        return {
+        """SPEC.md's ask shape (plus usage figures, the route, and the provenance)."""
+        shown: dict[str, Any] = {
             "question": self.question,
             "answer": self.text,
             "source": self.source,
@@ -76,17 +83,27 @@ class Answer:
                 "tokens_out": self.tokens_out,
                 "cost_micro_usd": self.cost_micro_usd,
             },
+            "figures": self.figures_used,
+            "unverified_numbers": self.unverified_numbers,
         }
+        if self.route is not None:
+            shown["route"] = self.route.to_json()
+        return shown
 
 
 # --- public entry points --------------------------------------------------------------
 
 
 def ask(ctx: Context, question: str, fresh: bool = False) -> Answer:
-    """Answer ctx.user's question. Costs one of the user's daily calls (and one of the global limit)
-    unless the answer is cached; `fresh` skips the cache. The offline provider costs nothing."""
+    """Answer ctx.user's question. A question about the user's own figures that the router fully understands
+    is answered from the database (no cache, no quota, no AI call). Any other costs one of the user's daily
+    calls (and one of the global limit) unless the answer is cached; `fresh` skips the cache. The offline
+    provider costs nothing."""
     text = validate_question(question)
-    return _guarded(ctx, kind="ask", question=text, fresh=fresh)
+    understanding = route_question(ctx, text)
+    if understanding.local:
+        return _answer_locally(ctx, text, understanding)
+    return _guarded(ctx, kind="ask", question=text, fresh=fresh, understanding=understanding)
 
 
 def generate_insight(ctx: Context, user: str) -> Answer:
@@ -139,9 +156,33 @@ def _context_for(ctx: Context, user: str) -> Context:
     return other
 
 
-def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answer:
+def _answer_locally(ctx: Context, question: str, understanding: Understanding) -> Answer:
+    """The router's local answer: read-only, so no reservation, no ledger row and no cache entry."""
+    from finbuddy.advisor.local_answers import answer_locally
+
+    local = answer_locally(ctx, understanding)
+    return Answer(
+        question=question,
+        text=local.text,
+        source="local",
+        model=None,
+        cached=False,
+        tokens_in=0,
+        tokens_out=0,
+        cost_micro_usd=0,
+        quota=read_status(ctx, ctx.user),
+        figures={},
+        figures_used=local.figures,
+        unverified_numbers=[],
+        route=understanding,
+    )
+
+
+def _guarded(
+    ctx: Context, kind: str, question: str | None, fresh: bool, understanding: Understanding | None = None
+) -> Answer:
     settings = ctx.settings
-    provider = provider_for(settings)
+    provider = provider_for(settings, understanding.route if understanding is not None else MAIN)
     shown_question = question if question is not None else INSIGHT_QUESTION
     try:
         sweep_stale_reservations(ctx)
@@ -152,7 +193,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         figures = financial_picture(ctx)
         return Answer(
             question=shown_question,
-            text=provider.answer(figures, question),
+            text=provider.answer(figures, question, understanding),
             source=provider.name,
             model=provider.model,
             cached=False,
@@ -161,6 +202,9 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
             cost_micro_usd=0,
             quota=read_status(ctx, ctx.user),
             figures=figures,
+            figures_used=context_figures(figures),
+            unverified_numbers=[],
+            route=understanding,
         )
 
     assert isinstance(provider, OpenAIProvider)
@@ -190,6 +234,7 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         if hit is not None and isinstance(hit.value, dict) and isinstance(hit.value.get("text"), str):
             status = _record_cache_hit(ctx, kind, provider.name, model)
             value = hit.value
+            cached_figures = value.get("figures") or {}
             return Answer(
                 question=shown_question,
                 text=value["text"],
@@ -200,7 +245,10 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
                 tokens_out=0,
                 cost_micro_usd=0,
                 quota=status,
-                figures=value.get("figures") or {},
+                figures=cached_figures,
+                figures_used=context_figures(cached_figures),
+                unverified_numbers=unverified_numbers(value["text"], cached_figures, question),
+                route=understanding,
             )
 
     figures = financial_picture(ctx)
@@ -258,6 +306,9 @@ def _guarded(ctx: Context, kind: str, question: str | None, fresh: bool) -> Answ
         cost_micro_usd=cost,
         quota=status,
         figures=figures,
+        figures_used=context_figures(figures),
+        unverified_numbers=unverified_numbers(completion.text, figures, question),
+        route=understanding,
     )
 
 

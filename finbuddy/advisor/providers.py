@@ -125,9 +125,9 @@ class OpenAIProvider:
 
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
         self.settings = settings
-        self.model = settings.ai.model
+        self.model = model or settings.ai.model
 
     def complete(self, messages: list[dict[str, str]]) -> Completion:
         import openai
@@ -145,7 +145,7 @@ class OpenAIProvider:
                     temperature=0.2,
                 )
             except openai.OpenAIError as exc:
-                reason = describe_failure(exc, self.settings, len(budget.attempts))
+                reason = describe_failure(exc, self.settings, len(budget.attempts), self.model)
                 raise ProviderFailure(_scrub(reason, api_key), budget, account_problem(exc)) from None
             except json.JSONDecodeError:
                 raise ProviderFailure(self._malformed("its body is not JSON"), budget) from None
@@ -260,8 +260,8 @@ def _error_code(exc: Exception) -> str | None:
     return None
 
 
-def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
-    """One line saying why the provider failed after `tries` attempts, and what to do about it."""
+def describe_failure(exc: Exception, settings: Settings, tries: int, model: str | None = None) -> str:
+    """One line saying why the provider failed after `tries` attempts (asking `model`), and what to do about it."""
     import openai
 
     tried = f"after {tries} attempt{'s' if tries != 1 else ''}"
@@ -290,7 +290,7 @@ def describe_failure(exc: Exception, settings: Settings, tries: int) -> str:
             "check the key's project, permissions and region"
         )
     if isinstance(exc, openai.NotFoundError):
-        return f"the AI provider does not know model {settings.ai.model!r} or endpoint {where} (HTTP 404)"
+        return f"the AI provider does not know model {model or settings.ai.model!r} or endpoint {where} (HTTP 404)"
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
             return f"the AI provider failed with HTTP {exc.status_code} ({tried})"
@@ -308,5 +308,15 @@ def _scrub(text: str, secret: str | None) -> str:
     return " ".join(text.split())
 
 
-def provider_for(settings: Settings) -> OpenAIProvider | OfflineProvider:
-    return OpenAIProvider(settings) if settings.ai_provider() == "openai" else OfflineProvider()
+def model_for(settings: Settings, tier: str) -> str:
+    """The model a routed question goes to: `ai.small_model` for the router's "small" tier when one is set,
+    else `ai.model` (advice, planning, the daily insights, and everything when no small model is set)."""
+    if tier == "small" and settings.ai.small_model:
+        return settings.ai.small_model
+    return settings.ai.model
+
+
+def provider_for(settings: Settings, tier: str = "main") -> OpenAIProvider | OfflineProvider:
+    if settings.ai_provider() != "openai":
+        return OfflineProvider()
+    return OpenAIProvider(settings, model_for(settings, tier))

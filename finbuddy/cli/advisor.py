@@ -30,7 +30,9 @@ def ask(
         from finbuddy.cli.output import console
 
         quota = answer.quota
-        if answer.source == "offline":
+        if answer.source == "local":
+            where = "from your own records (no AI call, no quota used)"
+        elif answer.source == "offline":
             where = "offline rules (no AI call, no quota used)"
         elif answer.cached:
             where = f"{answer.model}, cached answer (no AI call used)"
@@ -46,6 +48,10 @@ def ask(
                 subtitle_align="right",
             )
         )
+        if answer.unverified_numbers:
+            named = ", ".join(printable(n) for n in answer.unverified_numbers)
+            # One line, never wrapped: the model worked these out or made them up.
+            console().print(Text(f"Check: not in the figures finbuddy sent: {named}"), soft_wrap=True)
 
     emit(answer.to_json(), json_, render)
 
