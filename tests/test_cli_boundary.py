@@ -149,7 +149,7 @@ def test_an_escape_in_a_map_column_reaches_stderr_escaped(cli, tmp_path):
     r = cli("import", csv, "--map", "\x1b[31mcol=amount")
     assert r.exit_code == 2
     line = one_line_error(r.stderr)
-    assert "\x1b" not in line and "--map \\x1b[31mcol=amount" in line
+    assert "\x1b" not in line and "--map '\\x1b[31mcol=amount'" in line
 
 
 def test_an_escape_in_a_file_name_reaches_stderr_escaped(cli, tmp_path):
