@@ -1,3 +1,3 @@
 """The schema revision this code needs; a test keeps it equal to Alembic's head."""
 
-HEAD_REVISION = "0006_database_identity"
+HEAD_REVISION = "0007_ai_batches"
