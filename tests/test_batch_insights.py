@@ -50,8 +50,8 @@ def user_ids(db_url: str) -> dict[str, int]:
 def ledger(db_url: str) -> list[dict]:
     return query(
         db_url,
-        "SELECT u.name, c.day, c.kind, c.status, c.counts_quota, c.tokens_in, c.tokens_out, c.cost_micro_usd, c.latency_ms "
-        "FROM ai_calls c JOIN users u ON u.id = c.user_id ORDER BY u.name, c.created_at, c.status",
+        "SELECT u.name, c.day, c.kind, c.status, c.counts_quota, c.tokens_in, c.tokens_out, c.cost_micro_usd, "
+        "c.latency_ms FROM ai_calls c JOIN users u ON u.id = c.user_id ORDER BY u.name, c.created_at, c.status",
     )
 
 
@@ -67,7 +67,9 @@ def posts(api, path: str) -> int:
 # --- once per day ------------------------------------------------------------------------------------
 
 
-def test_batch_mode_submits_the_days_lines_once_and_a_second_run_submits_nothing(backend, cli, api, openai_server, db_url):
+def test_batch_mode_submits_the_days_lines_once_and_a_second_run_submits_nothing(
+    backend, cli, api, openai_server, db_url
+):
     users = seed_users(4)
     first = daily(cli("daemon", "run-once", "--json"))
     assert first["status"] == "batched"
@@ -322,9 +324,9 @@ def test_batch_lines_are_recorded_at_batch_prices(backend, cli, api, finbuddy_en
     item = daily(cli("daemon", "run-once", "--json"))
     assert (item["result"]["cost_micro_usd"], item["result"]["tokens"]) == (2 * per_line, 2 * 1200)
     rows = ledger(db_url)
-    assert [(r["kind"], r["status"], r["counts_quota"], r["tokens_in"], r["tokens_out"], r["cost_micro_usd"]) for r in rows] == [
-        ("insight", "succeeded", 0, 1000, 200, per_line)
-    ] * 2
+    assert [
+        (r["kind"], r["status"], r["counts_quota"], r["tokens_in"], r["tokens_out"], r["cost_micro_usd"]) for r in rows
+    ] == [("insight", "succeeded", 0, 1000, 200, per_line)] * 2
     assert all(r["latency_ms"] is not None and r["latency_ms"] >= 0 for r in rows)
     usage = cli("usage", "--all", "--days", "1", "--json")
     assert usage.json["total"]["estimated_cost_usd"] == f"0.{2 * per_line:06d}"

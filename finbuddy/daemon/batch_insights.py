@@ -237,7 +237,7 @@ class BatchInsightRun:
             self.summary.stopped = "the AI provider refused the account"
         else:
             log.warning("daily-insights: %s; a later run tries again", message)
-            self.summary.stopped = self.summary.stopped or "the AI provider failed (see errors); a later run tries again"
+            self.summary.stopped = self.summary.stopped or "the AI provider failed (see errors)"
 
     # --- resume: intents whose submission did not finish ------------------------------------
 
@@ -560,7 +560,6 @@ class BatchInsightRun:
             insert_batch,
             line_owner,
             mark_batched,
-            next_chunk,
             update_batch,
         )
 
@@ -569,7 +568,7 @@ class BatchInsightRun:
         by_user = {line.user_id: line for line in lines}
         stale_before = stale_claims_before(self.ctx)
         with self.ctx.db.write() as conn:
-            insert_batch(conn, batch, self.day, next_chunk(conn, self.day), self.worker, now)
+            insert_batch(conn, batch, self.day, self.worker, now)
 
             def claim(user_ids: list[int]) -> set[int]:
                 rows = [(user_id, by_user[user_id].figures) for user_id in user_ids]

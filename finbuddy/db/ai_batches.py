@@ -67,17 +67,21 @@ def line_owner(batch: str) -> str:
     return f"batch:{batch}"
 
 
-def next_chunk(conn: Connection, day: dt.date) -> int:
-    last = conn.execute(sa.select(sa.func.max(ai_batches.c.chunk)).where(ai_batches.c.day == day)).scalar()
-    return 0 if last is None else int(last) + 1
-
-
-def insert_batch(conn: Connection, id: str, day: dt.date, chunk: int, owner: str, now: dt.datetime) -> None:
-    conn.execute(
-        sa.insert(ai_batches).values(
-            id=id, day=day, chunk=chunk, status=PREPARING, owner=owner, created_at=now, updated_at=now
+def insert_batch(conn: Connection, id: str, day: dt.date, owner: str, now: dt.datetime) -> int:
+    """A new 'preparing' batch row for `day`, numbered after the day's others; returns its chunk number. Two
+    processes numbering at once on PostgreSQL: the second waits for the first's commit, then takes the next number."""
+    while True:
+        last = conn.execute(sa.select(sa.func.max(ai_batches.c.chunk)).where(ai_batches.c.day == day)).scalar()
+        chunk = 0 if last is None else int(last) + 1
+        insert = dialect_insert(conn)
+        stmt = (
+            insert(ai_batches)
+            .values(id=id, day=day, chunk=chunk, status=PREPARING, owner=owner, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["day", "chunk"])
+            .returning(ai_batches.c.chunk)
         )
-    )
+        if conn.execute(stmt).scalar() is not None:
+            return chunk
 
 
 def update_batch(conn: Connection, id: str, now: dt.datetime, owner: str | None = None, **values: Any) -> bool:
