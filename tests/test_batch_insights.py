@@ -298,6 +298,53 @@ def test_a_batch_still_running_past_its_window_is_cancelled_and_treated_as_expir
     assert item["result"]["day"] == "2026-11-26" and item["result"]["submitted"] == 2
 
 
+def test_a_batch_the_provider_no_longer_knows_releases_its_lines_for_the_next_batch(backend, cli, api, db_url):
+    seed_users(2)
+    assert daily(cli("daemon", "run-once", "--json"))["status"] == "batched"
+    api.batches.clear()  # deleted at the provider (or made under another account): 404 from now on
+    item = daily(cli("daemon", "run-once", "--json"))
+    assert (item["result"]["failed"], item["result"]["submitted"]) == (2, 2)
+    first, second = batches(db_url)
+    assert (first["status"], first["provider_status"], first["failed"]) == ("ingested", "gone", 2)
+    assert "HTTP 404" in first["error"]
+    assert second["status"] == "submitted"
+    assert [(r["status"], r["attempts"]) for r in insight_rows()] == [("batched", 2)] * 2
+
+
+def test_two_runs_at_once_send_each_users_line_once(backend, api, db_url):
+    import threading
+
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.daemon.batch_insights import BatchInsightRun
+
+    seed_users(5)
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def run() -> None:
+        ctx = Context(settings=load_settings())
+        try:
+            start.wait()
+            results.append(BatchInsightRun(ctx).run())
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            ctx.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    custom_ids = [line["custom_id"] for line in api.all_lines()]
+    assert len(custom_ids) == len(set(custom_ids)) == 5
+    assert sum(result.submitted for result in results) == 5
+    assert global_used(db_url) == 5
+    assert [b["status"] for b in batches(db_url)] == ["submitted"] * len(api.batches)
+
+
 # --- prices, limits, files --------------------------------------------------------------------------------
 
 

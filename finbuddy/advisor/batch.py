@@ -44,6 +44,7 @@ WINDOW = dt.timedelta(hours=24)
 # ends at most WINDOW + SUBMIT_DEADLINE after its lines' reservations, which the sweep of dead calls relies on.
 SUBMIT_DEADLINE = dt.timedelta(hours=1)
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+GONE = "gone"  # our status for a batch the provider no longer knows (HTTP 404): as final as the others
 # The batch's metadata key holding our id for it (in the database's ai_batches row): how a batch created by a run
 # that died before recording it is found again.
 METADATA_ID = "finbuddy_batch"
@@ -97,6 +98,10 @@ def split_lines(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T
         yield current
 
 
+class BatchGone(ProviderFailure):
+    """The provider does not know the batch (HTTP 404): deleted, or made under another account."""
+
+
 @dataclass(frozen=True)
 class BatchInfo:
     """A batch as the provider describes it."""
@@ -115,7 +120,7 @@ class BatchInfo:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL or self.status == GONE
 
 
 @dataclass
@@ -239,6 +244,8 @@ class BatchClient:
 
         try:
             return _info(self._client().batches.retrieve(batch_id))
+        except openai.NotFoundError as exc:
+            raise BatchGone(self._failure(exc, f"batch {batch_id}").reason) from None
         except openai.OpenAIError as exc:
             raise self._failure(exc, f"batch {batch_id}") from None
 

@@ -357,7 +357,8 @@ class BatchInsightRun:
     # --- settle: poll submitted batches, ingest finished ones ----------------------------------
 
     def _settle(self) -> None:
-        from finbuddy.advisor import BatchResults, ProviderFailure
+        from finbuddy.advisor import BatchGone, BatchInfo, BatchResults, ProviderFailure
+        from finbuddy.advisor.batch import GONE
         from finbuddy.db.ai_batches import INGESTING, SUBMITTED, batch_rows, take_over, update_batch
 
         with self.ctx.db.read() as conn:
@@ -370,6 +371,9 @@ class BatchInsightRun:
             assert row.batch_id is not None  # recorded with SUBMITTED
             try:
                 info = self.client.retrieve(row.batch_id)
+            except BatchGone as gone:  # no result will ever come: its lines are released like an expired batch's
+                log.warning("daily-insights: %s; its lines are released", gone.reason)
+                info = BatchInfo(row.batch_id, GONE, row.input_file_id, None, None, {}, 0, errors=gone.reason)
             except ProviderFailure as failure:
                 self._provider_failed(failure, f"polling batch {row.day} #{row.chunk}")
                 continue
@@ -400,6 +404,7 @@ class BatchInsightRun:
 
     def _ingest(self, row: BatchRow, info: BatchInfo, results: BatchResults, expired: bool) -> None:
         from finbuddy.advisor import finish_batch_line, parse_custom_id
+        from finbuddy.advisor.batch import GONE
         from finbuddy.db.ai_batches import INGESTED, batched_lines, line_owner, update_batch
         from finbuddy.db.insights import finish_insight
 
@@ -421,6 +426,8 @@ class BatchInsightRun:
         failed = [(line, f"batch line failed: {e}") for line_id, e in results.failed.items() if (line := take(line_id))]
         if expired:
             why = "still running past its 24 h window (treated as expired)"
+        elif info.status == GONE:
+            why = f"is unknown to the provider ({info.errors})"
         else:
             why = f"ended {info.status}" + (f": {info.errors}" if info.errors else "")
         failed += [(line, f"batch line not answered: the batch {why}") for line in pending.values()]
