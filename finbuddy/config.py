@@ -173,15 +173,29 @@ def _opt_model(value: Any) -> str | None:
     return None if text is None else _user_name(text)
 
 
+def _insights_mode(value: Any) -> str:
+    text = _str(value).strip().lower()
+    if text not in ("sync", "batch"):
+        raise ValueError("must be sync (paced calls) or batch (the OpenAI Batch API)")
+    return text
+
+
+# A model's prices: synchronous input and output, and optionally the Batch API's (half of those when not given).
+PRICE_SIDES = ("input", "output")
+BATCH_PRICE_SIDES = ("batch_input", "batch_output")
+
+
 def _prices(value: Any) -> dict[str, dict[str, float]]:
     if not isinstance(value, dict):
         raise ValueError("must be a table of models")
     prices: dict[str, dict[str, float]] = {}
     for model, entry in value.items():
-        if not isinstance(entry, dict) or set(entry) - {"input", "output"}:
-            raise ValueError(f"entry {model!r} must have only 'input' and 'output' prices")
+        if not isinstance(entry, dict) or set(entry) - {*PRICE_SIDES, *BATCH_PRICE_SIDES}:
+            raise ValueError(
+                f"entry {model!r} must have only 'input' and 'output' prices (and 'batch_input', 'batch_output')"
+            )
         parsed = {}
-        for side in ("input", "output"):
+        for side in PRICE_SIDES + tuple(side for side in BATCH_PRICE_SIDES if side in entry):
             price = entry.get(side, 0.0)
             if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= MAX_PRICE:
                 raise ValueError(
@@ -322,6 +336,7 @@ KEYS: tuple[Key, ...] = (
     Key("ai", "base_url", _http_url, url=True),
     Key("ai", "api_key", _opt_str, secret=True),
     Key("ai", "prices", _prices, env_ok=False),
+    Key("ai", "insights_mode", _insights_mode),
     Key("user", "name", _user_name),
     Key("user", "currency", _currency),
     Key("user", "timezone", _timezone),
@@ -385,6 +400,7 @@ def defaults() -> dict[str, Any]:
         "ai.base_url": None,
         "ai.api_key": None,
         "ai.prices": {model: dict(entry) for model, entry in DEFAULT_PRICES.items()},
+        "ai.insights_mode": "sync",
         "user.name": None,  # resolved lazily: the login name
         "user.currency": "USD",
         "user.timezone": None,  # resolved lazily: the system zone
@@ -472,6 +488,7 @@ class AISettings:
     base_url: str | None  # [ai] base_url / FINBUDDY_AI_BASE_URL only (see Settings.base_url())
     api_key: str | None = field(repr=False)  # [ai] api_key / FINBUDDY_AI_API_KEY only (see Settings.api_key())
     prices: dict[str, dict[str, float]] = field(repr=False)
+    insights_mode: str  # "sync" (paced calls) or "batch" (the OpenAI Batch API, results within 24 h)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,11 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from finbuddy.advisor.batch import SUBMIT_DEADLINE, WINDOW, custom_id, request_line
 from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.advisor.prompt import (
     INSIGHT_QUESTION,
@@ -48,6 +50,9 @@ log = logging.getLogger("finbuddy.advisor")
 # Added to the longest a call can take before a 'reserved' row counts as left by a dead process:
 # covers process start-up, the database round trips and clock skew between hosts.
 SWEEP_MARGIN_S = 60.0
+# A batch line's reservation is swept only once the batch's 24 h window has surely passed: a batch is created within
+# SUBMIT_DEADLINE of its lines' reservations (or given up), and a later run reads its results soon after its window.
+BATCH_SWEEP_AFTER = WINDOW + SUBMIT_DEADLINE + dt.timedelta(hours=1)
 MAX_COST_MICRO_USD = 2**63 - 1
 
 
@@ -126,7 +131,7 @@ def sweep_stale_reservations(ctx: Context) -> int:
     quota row, then the global one): one transaction holding the global row while it went on to the next
     user's quota row deadlocked with asks holding that quota row and waiting for the global one."""
     from finbuddy.advisor.pending import record_kept
-    from finbuddy.db.ai_usage import refund_call, stale_reservations
+    from finbuddy.db.ai_usage import refund_call, stale_batch_lines, stale_reservations
 
     # First the calls that succeeded but could not be written then: their reservations are not stale.
     record_kept(ctx)
@@ -138,6 +143,14 @@ def sweep_stale_reservations(ctx: Context) -> int:
     for user_id, call_id in stale:
         with ctx.db.write() as conn:
             refunded += refund_call(conn, user_id, call_id, "refunded by sweep: the process making the call died", now)
+    # Batch lines are answered within their batch's window, not a call's: left alone until that has passed.
+    with ctx.db.read() as conn:
+        stale = stale_batch_lines(conn, now - BATCH_SWEEP_AFTER)
+    for user_id, call_id in stale:
+        with ctx.db.write() as conn:
+            refunded += refund_call(
+                conn, user_id, call_id, "refunded by sweep: its batch's 24 h window passed without a result", now
+            )
     if refunded:
         log.info("refunded %d stale AI reservation(s)", refunded)
     return refunded
@@ -462,11 +475,129 @@ def _tell(ctx: Context, message: str) -> None:
         log.warning(message)
 
 
+# --- the lines of a Batch API batch (ai.insights_mode = batch): the same limit, ledger and prices ----------
+
+
+def insight_line(
+    ctx: Context, user: str, user_id: int, day: dt.date, figures: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """`user`'s daily insight as a Batch API request line: the messages generate_insight sends, by the same prompt
+    builder, from `figures` (kept with an earlier line) or the user's figures now. Returns (figures, line)."""
+    if figures is None:
+        figures = financial_picture(_context_for(ctx, user))
+    line = request_line(custom_id(user_id, day), ctx.settings.ai.model, build_messages(figures, None))
+    return figures, line
+
+
+def batch_call_id(batch: str, user_id: int) -> str:
+    """The ledger id of `user_id`'s line in batch `batch` (our id for it): found again from the results alone."""
+    import hashlib
+
+    return hashlib.sha256(f"{batch}:{user_id}".encode()).hexdigest()[:32]
+
+
+def reserve_batch_lines(
+    ctx: Context,
+    conn: Any,
+    batch: str,
+    day: dt.date,
+    candidates: list[int],
+    claim: Callable[[list[int]], set[int]],
+) -> tuple[list[int], int]:
+    """The guard's reservation for the lines of a batch, inside the caller's write transaction `conn`: take as many
+    of `candidates` (user ids, in order) as the global daily limit's insight share allows, let `claim` take the
+    insight rows of those (it returns the ids it took), give back what was not claimed, and write one 'batched'
+    ledger row per claimed line (an insight: not counted against the user's ask quota). Returns (the user ids to
+    send, how many the limit granted)."""
+    from finbuddy.db.ai_usage import BATCHED, give_back_global_quota, insert_calls, take_global_quota_block
+
+    settings = ctx.settings
+    gday, now = global_day(ctx), ctx.now()
+    granted = take_global_quota_block(conn, gday, len(candidates), global_ceiling(settings, "insight"))
+    claimed = claim(candidates[:granted]) if granted else set()
+    sent = [user_id for user_id in candidates[:granted] if user_id in claimed]
+    give_back_global_quota(conn, gday, granted - len(sent))
+    model = settings.ai.model[:64]
+    insert_calls(
+        conn,
+        [
+            {
+                "user_id": user_id,
+                "id": batch_call_id(batch, user_id),
+                "kind": "insight",
+                "day": day,
+                "global_day": gday,
+                "status": BATCHED,
+                "counts_quota": 0,
+                "provider": OpenAIProvider.name,
+                "model": model,
+                "created_at": now,
+            }
+            for user_id in sent
+        ],
+    )
+    return sent, granted
+
+
+def finish_batch_line(
+    ctx: Context, conn: Any, batch: str, user_id: int, completion: Completion, latency_ms: int | None
+) -> int:
+    """A line answered: its ledger row 'succeeded' with the tokens and the cost at the Batch API's prices (as a
+    call's in _finish: counted again if a sweep refunded it meanwhile). Returns the cost in micro-USD."""
+    from finbuddy.db.ai_usage import finish_call
+
+    settings = ctx.settings
+    cost = estimate_cost_micro_usd(
+        settings.ai.prices,
+        completion.model,
+        settings.ai.model,
+        completion.tokens_in,
+        completion.tokens_out,
+        batch=True,
+    )
+    finish_call(
+        conn,
+        user_id,
+        batch_call_id(batch, user_id),
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        cost_micro_usd=cost,
+        latency_ms=latency_ms if latency_ms is not None else 0,
+        model=completion.model,
+        now=ctx.now(),
+    )
+    return cost
+
+
+def refund_batch_line(ctx: Context, conn: Any, batch: str, user_id: int, reason: str) -> bool:
+    """A line not answered (failed, expired, never submitted): its reservation given back, once."""
+    from finbuddy.db.ai_usage import refund_call
+
+    return refund_call(conn, user_id, batch_call_id(batch, user_id), reason, ctx.now())
+
+
+def batch_prices(entry: dict[str, float]) -> tuple[float, float]:
+    """A model's Batch API prices (input, output): `batch_input` / `batch_output` when the price table gives them,
+    else half the synchronous prices (OpenAI's batch discount)."""
+    price_in = entry.get("batch_input")
+    price_out = entry.get("batch_output")
+    return (
+        float(price_in) if price_in is not None else float(entry.get("input", 0)) / 2,
+        float(price_out) if price_out is not None else float(entry.get("output", 0)) / 2,
+    )
+
+
 def estimate_cost_micro_usd(
-    prices: dict[str, dict[str, float]], served_model: str, configured_model: str, tokens_in: int, tokens_out: int
+    prices: dict[str, dict[str, float]],
+    served_model: str,
+    configured_model: str,
+    tokens_in: int,
+    tokens_out: int,
+    batch: bool = False,
 ) -> int:
     """Prices are USD per million tokens, so tokens × price is micro-USD. Unknown models cost 0 (shown as such).
-    A dated model name ("gpt-4o-mini-2024-07-18") uses the price of the longest configured prefix."""
+    A dated model name ("gpt-4o-mini-2024-07-18") uses the price of the longest configured prefix. `batch`: a line
+    of a Batch API batch, at the batch prices (batch_prices)."""
     entry = prices.get(served_model) or prices.get(configured_model)
     if entry is None:
         candidates = [name for name in prices if served_model.startswith(name) or configured_model.startswith(name)]
@@ -474,6 +605,9 @@ def estimate_cost_micro_usd(
             entry = prices[max(candidates, key=len)]
     if entry is None:
         return 0
-    cost = tokens_in * float(entry.get("input", 0)) + tokens_out * float(entry.get("output", 0))
+    price_in, price_out = (
+        batch_prices(entry) if batch else (float(entry.get("input", 0)), float(entry.get("output", 0)))
+    )
+    cost = tokens_in * price_in + tokens_out * price_out
     # The ledger's column is a signed 64-bit integer; no real call comes near it.
     return MAX_COST_MICRO_USD if not cost < MAX_COST_MICRO_USD else round(cost)

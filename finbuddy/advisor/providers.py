@@ -119,6 +119,11 @@ def _client(settings: Settings):
         return client
 
 
+def chat_request(model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    """The chat-completions request of every finbuddy call: a synchronous one, or a line of a Batch API batch."""
+    return {"model": model, "messages": messages, "max_tokens": MAX_ANSWER_TOKENS, "temperature": 0.2}
+
+
 class OpenAIProvider:
     """Chat completions against OpenAI or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
     Retries (408/409/429/5xx, connection errors, timeouts) are the SDK's, configured from settings."""
@@ -138,12 +143,7 @@ class OpenAIProvider:
         client = _client(self.settings)
         with call_budget(self.settings.ai.timeout, longest_call_seconds(self.settings)) as budget:
             try:
-                response = client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    max_tokens=MAX_ANSWER_TOKENS,
-                    temperature=0.2,
-                )
+                response = client.chat.completions.create(**chat_request(self.model, messages))
             except openai.OpenAIError as exc:
                 reason = describe_failure(exc, self.settings, len(budget.attempts), self.model)
                 raise ProviderFailure(_scrub(reason, api_key), budget, account_problem(exc)) from None
@@ -181,6 +181,24 @@ def clean_model_name(value: Any) -> str | None:
 
 class MalformedAnswer(Exception):
     """A provider's answer without the shape of a chat completion; the message says what is wrong."""
+
+
+def completion_from_body(body: Any, model: str) -> Completion:
+    """The Completion in a chat completion's JSON body (a Batch API output line carries one), checked as a
+    synchronous answer is; `model` is the one asked for. Raises MalformedAnswer."""
+    from openai.types.chat import ChatCompletion
+
+    if not isinstance(body, dict):
+        raise MalformedAnswer(f"the body is {type(body).__name__}, not an object")
+    text, served, tokens_in, tokens_out = _read_completion(ChatCompletion.construct(**body))
+    if not text:
+        raise MalformedAnswer("an empty answer")
+    return Completion(
+        text=text,
+        model=clean_model_name(served) or model,
+        tokens_in=min(tokens_in, MAX_REPORTED_TOKENS),
+        tokens_out=min(tokens_out, MAX_REPORTED_TOKENS),
+    )
 
 
 def _read_completion(response: Any) -> tuple[str, str | None, int, int]:

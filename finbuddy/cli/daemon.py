@@ -159,6 +159,14 @@ def status(json_: JsonOption = False) -> None:
     except FinbuddyError as exc:
         data["jobs"] = None
         data["jobs_error"] = exc.message
+    batches = []
+    try:  # the daily insights' Batch API batches (ai.insights_mode = batch): today's and any still live
+        from finbuddy.daemon.batch_insights import batch_json, shown_batches
+
+        batches = shown_batches(ctx)
+        data["insight_batches"] = [batch_json(row) for row in batches]
+    except FinbuddyError:
+        data["insight_batches"] = None
 
     def render() -> None:
         from rich.table import Table
@@ -195,14 +203,53 @@ def status(json_: JsonOption = False) -> None:
                 Text(result),
             )
         console().print(table)
+        if batches:
+            console().print(_batch_table(batches, when))
 
     emit(data, json_, render)
+
+
+def _batch_table(batches: list[Any], when: Any) -> Any:
+    """The insight batches at the Batch API: our state and the provider's, lines and results."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="insight batches (OpenAI Batch API)", title_justify="left")
+    for column in ("day", "#", "state", "provider", "lines", "answered", "failed", "submitted", "window ends", "note"):
+        table.add_column(column, overflow="fold")
+    for row in batches:
+        table.add_row(
+            row.day.isoformat(),
+            str(row.chunk),
+            row.status,
+            row.provider_status or "",
+            f"{row.lines:,}",
+            f"{row.succeeded:,}",
+            f"{row.failed:,}",
+            when(row.submitted_at) if row.submitted_at else "",
+            when(row.expires_at) if row.expires_at else "",
+            Text(printable(row.error or "")),
+        )
+    return table
 
 
 def _brief_result(result: Any) -> str:
     if not isinstance(result, dict):
         return ""
-    keys = ("done", "skipped", "failed", "calls", "tokens", "culled", "refunded", "alerts", "stopped", "error")
+    keys = (
+        "done",
+        "submitted",
+        "in_batches",
+        "skipped",
+        "failed",
+        "calls",
+        "tokens",
+        "culled",
+        "refunded",
+        "alerts",
+        "stopped",
+        "error",
+    )
     return ", ".join(f"{k} {result[k]}" for k in keys if result.get(k) is not None)
 
 

@@ -198,6 +198,8 @@ def select_due(states: list[InsightState], stale_before: dt.datetime) -> Selecti
                 selection.todo.append(state)
             else:
                 selection.skipped += 1
+        elif state.status == "batched":
+            selection.held += 1  # its line is in a live Batch API batch: that batch's results write it
         elif state.status == "claimed":
             if (state.claimed_at is not None and state.claimed_at < stale_before) or owner_is_dead(state.claimed_by):
                 selection.todo.append(state)

@@ -25,7 +25,8 @@ log = logging.getLogger("finbuddy.daemon")
 # before the next try, so a failing provider is not hammered by every tick. `run-once` does not wait: someone
 # (a person told "run `finbuddy daemon run-once` to write it now", or cron) asked for the work now.
 RETRY_DELAY = dt.timedelta(minutes=10)
-BACKOFF_STATUSES = ("partial", "error")
+# "batched": the day's lines are in Batch API batches (ai.insights_mode = batch): the next run polls them.
+BACKOFF_STATUSES = ("partial", "error", "batched")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class RunControl:
 
 @dataclass
 class JobResult:
-    status: str  # ok | partial | interrupted | error
+    status: str  # ok | partial | interrupted | error | batched
     result: dict[str, Any]
     completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
     error: FinbuddyError | None = None  # with status error: what `run-once` reports and exits 1 for
@@ -137,7 +138,12 @@ class JobSpec:
 
 
 def daily_insights(ctx: Context, control: RunControl) -> JobResult:
+    from finbuddy.daemon.batch_insights import batch_insights_job, batch_mode, settle_batches
     from finbuddy.daemon.insights import InsightBatch
+
+    if batch_mode(ctx.settings):
+        return batch_insights_job(ctx, control)
+    settle_batches(ctx)  # batches submitted before a switch to sync mode still bring their results
 
     batch = InsightBatch(ctx, stop=control.stop, progress=control.progress)
     summary = batch.run()

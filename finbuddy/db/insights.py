@@ -168,12 +168,17 @@ def claim_insight(
     return conn.execute(stmt).scalar()
 
 
+# The states of a row held by a worker: 'claimed' by a process calling the AI, 'batched' by a line of a Batch API
+# batch (claimed_by 'batch:<id>'), which only that batch's results finish or fail.
+HELD_STATES = ("claimed", "batched")
+
+
 def _our_claim(user_id: int, day: dt.date, worker: str):
     """The insight row this worker claimed and still holds (a stale claim retaken by another is not ours)."""
     return sa.and_(
         insights.c.user_id == user_id,
         insights.c.day == day,
-        insights.c.status == "claimed",
+        insights.c.status.in_(HELD_STATES),
         insights.c.claimed_by == worker,
     )
 

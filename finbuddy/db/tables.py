@@ -218,7 +218,7 @@ database_identity = Table(
     PrimaryKeyConstraint("id"),
 )
 
-# --- budget alerts (revision 0007) ------------------------------------------------
+# --- budget alerts (revision 0008) ------------------------------------------------
 
 # Written by the daemon's budget-alerts job: at most one row per budget (its category and amount at the time),
 # threshold and month. A budget changed to another amount is another budget: it may alert again.
@@ -234,4 +234,37 @@ budget_alerts = Table(
     _ts("created_at"),
     PrimaryKeyConstraint("user_id", "month", "category", "budget_cents", "threshold"),
     CheckConstraint("threshold IN (80, 100)", name="threshold"),
+)
+
+# --- the daily insights through the OpenAI Batch API (revision 0009) ---------------
+
+# One row per batch file, written ('preparing', with its lines' insight rows and ledger reservations) before
+# anything is uploaded: the intent comes first, so a crash between the upload and the batch's creation is
+# resumed (the batch found by the id in its metadata) instead of submitted twice. Not user-owned: the lines are
+# the insight rows claimed by 'batch:<id>' and their ledger rows.
+ai_batches = Table(
+    "ai_batches",
+    metadata,
+    Column("id", String(32), nullable=False),  # ours, made before the upload; in the batch's metadata
+    Column("day", Date, nullable=False),  # the insights' day
+    Column("chunk", Integer, nullable=False),  # 0, 1, ... within the day (the retries' batches continue it)
+    # preparing | uploaded | submitted | ingesting | ingested | abandoned
+    Column("status", String(16), nullable=False),
+    Column("provider_status", String(16), nullable=True),  # the Batch API's, as last seen
+    Column("owner", String(64), nullable=True),  # the process working on it (a worker identity)
+    Column("lines", Integer, nullable=False, server_default="0"),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
+    Column("succeeded", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("input_file_id", String(64), nullable=True),
+    Column("batch_id", String(64), nullable=True),
+    Column("error", String(300), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("submitted_at", nullable=True),
+    _ts("expires_at", nullable=True),  # submitted_at + 24 h by our clock: past it, a running batch is expired
+    _ts("finished_at", nullable=True),
+    PrimaryKeyConstraint("id"),
+    Index("uq_ai_batches_day_chunk", "day", "chunk", unique=True),
+    Index("ix_ai_batches_status", "status"),
 )
