@@ -54,7 +54,18 @@ def _new_app() -> typer.Typer:
 # Every command group, by module. A command needs only its own group: importing and building the
 # whole tree (all groups, every signature inspected) would cost each command 20-30 ms of start-up.
 # tests/test_help.py checks that this map names the module of every command the full app has.
-MODULES = ("records", "budgets", "summary", "portfolio", "transfer", "advisor", "daemon", "config_cmd", "db_cmd")
+MODULES = (
+    "records",
+    "budgets",
+    "summary",
+    "portfolio",
+    "transfer",
+    "advisor",
+    "daemon",
+    "config_cmd",
+    "db_cmd",
+    "worker",
+)
 COMMAND_MODULES = {
     "add": "records",
     "list": "records",
@@ -72,6 +83,7 @@ COMMAND_MODULES = {
     "insights": "daemon",
     "config": "config_cmd",
     "db": "db_cmd",
+    "worker": "worker",
 }
 _GLOBAL_WITH_VALUE = {"--user", "-u"}
 

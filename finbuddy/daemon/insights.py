@@ -185,11 +185,12 @@ class Selection:
 
 
 def select_due(states: list[InsightState], stale_before: dt.datetime) -> Selection:
-    """The users to try, from their rows for the day: no row yet, failed with attempts left, or a claim that
-    went stale (older than `stale_before`) or whose owner is known to be dead."""
+    """The users to try, from their rows for the day: no row yet (or only queued), failed with attempts left, or a
+    claim that went stale (older than `stale_before`) or whose owner is known to be dead."""
     selection = Selection()
     for state in states:
-        if state.status is None:
+        # 'queued': planned for queue workers; with the queue switched off since, this batch writes it.
+        if state.status is None or state.status == "queued":
             selection.todo.append(state)
         elif state.status == "failed":
             if state.attempts < MAX_ATTEMPTS:

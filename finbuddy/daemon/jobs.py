@@ -20,7 +20,9 @@ log = logging.getLogger("finbuddy.daemon")
 # before the next try, so a failing provider is not hammered by every tick. `run-once` does not wait: someone
 # (a person told "run `finbuddy daemon run-once` to write it now", or cron) asked for the work now.
 RETRY_DELAY = dt.timedelta(minutes=10)
-BACKOFF_STATUSES = ("partial", "error")
+# "queued": the day's insights are planned on the queue (queue.url) and not all written yet; the next run
+# plans again whoever needs it and completes the day once workers have written every insight.
+BACKOFF_STATUSES = ("partial", "error", "queued")
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class RunControl:
 
 @dataclass
 class JobResult:
-    status: str  # ok | partial | interrupted | error
+    status: str  # ok | partial | interrupted | error | queued
     result: dict[str, Any]
     completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
     error: FinbuddyError | None = None  # with status error: what `run-once` reports and exits 1 for
@@ -132,6 +134,14 @@ class JobSpec:
 
 
 def daily_insights(ctx: Context, control: RunControl) -> JobResult:
+    if ctx.settings.queue.url is not None:  # phase 2: plan only; `finbuddy worker` processes write them
+        from finbuddy.worker.planner import plan_insights
+
+        plan = plan_insights(ctx, stop=control.stop)
+        if plan.complete:
+            return JobResult("ok", plan.to_json(), completed_day=plan.day)
+        return JobResult("queued", plan.to_json())
+
     from finbuddy.daemon.insights import InsightBatch
 
     batch = InsightBatch(ctx, stop=control.stop, progress=control.progress)
