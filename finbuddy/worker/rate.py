@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from finbuddy.config import mask_url
@@ -21,9 +22,9 @@ from finbuddy.daemon.pacing import HEADROOM
 from finbuddy.errors import QueueError
 
 # KEYS[1]: the next free slot (microseconds on Redis's clock); KEYS[2]: slots handed out (for status and
-# benchmarks). ARGV[1]: interval, ARGV[2]: horizon (microseconds). Returns {1, wait} for a slot `wait` µs from
-# now, or {0, later}: ask again in `later` µs. Lua numbers are doubles: µs since 1970 (~1.8e15) are exact,
-# and '%.0f' writes them back without an exponent.
+# benchmarks). ARGV[1]: interval, ARGV[2]: horizon (microseconds). Returns {1, wait, slot} for the slot `slot`,
+# `wait` µs from now, or {0, later, 0}: ask again in `later` µs. Lua numbers are doubles: µs since 1970
+# (~1.8e15) are exact, and '%.0f' writes them back without an exponent.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -32,13 +33,13 @@ local horizon = tonumber(ARGV[2])
 local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 if slot < now then slot = now end
 if slot - now > horizon then
-  return {0, slot - now - horizon}
+  return {0, slot - now - horizon, 0}
 end
 local free = slot + interval
 redis.call('SET', KEYS[1], string.format('%.0f', free), 'PX', math.floor((free - now) / 1000) + 60000)
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 172800000)
-return {1, slot - now}
+return {1, slot - now, slot}
 """
 
 # Redis answers in well under a millisecond; a second means it is down or hung.
@@ -71,25 +72,28 @@ class GlobalRate:
         self._lock = threading.Lock()
         self.granted = 0  # slots this process was handed (its share of the decisions)
         self.abandoned = 0  # slots handed out but not used: a stop came while waiting for them
+        # The latest slots handed to this process (µs on Redis's clock): what the limiter decided, which no load on
+        # the machine changes (tests and benchmarks check their spacing across processes).
+        self.slots: deque[int] = deque(maxlen=10_000)
 
     @property
     def interval(self) -> float:
         """Seconds between two slots."""
         return self.interval_us / 1_000_000
 
-    def _ask(self) -> tuple[bool, float]:
+    def _ask(self, horizon_us: int) -> tuple[bool, float, int]:
         from redis.exceptions import RedisError
 
         try:
-            granted, micros = self._script(
-                keys=[f"{self.key}:next", f"{self.key}:granted"], args=[self.interval_us, self.horizon_us]
+            granted, micros, slot = self._script(
+                keys=[f"{self.key}:next", f"{self.key}:granted"], args=[self.interval_us, horizon_us]
             )
         except RedisError as exc:
             raise QueueError(
                 f"the global AI rate's Redis at {mask_url(self.url)} did not answer ({type(exc).__name__}: {exc}); "
                 "no AI call starts without a slot"
             ) from None
-        return bool(granted), int(micros) / 1_000_000
+        return bool(granted), int(micros) / 1_000_000, int(slot)
 
     def acquire(self, stop: threading.Event, deadline: float | None = None) -> bool:
         """Wait for this caller's slot. False, without a call started, when `stop` is set or the slot would come
@@ -97,10 +101,14 @@ class GlobalRate:
         while True:
             if stop.is_set():
                 return False
-            granted, seconds = self._ask()
+            horizon = self.horizon_us
+            if deadline is not None:  # never take a slot this caller would not use in time
+                horizon = max(0, min(horizon, int((deadline - time.monotonic()) * 1_000_000)))
+            granted, seconds, slot = self._ask(horizon)
             if granted:
                 with self._lock:
                     self.granted += 1
+                    self.slots.append(slot)
                 if seconds > 0 and stop.wait(seconds):
                     with self._lock:
                         self.abandoned += 1
