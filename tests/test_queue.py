@@ -103,6 +103,10 @@ def plan(cli) -> dict:
     return outcome
 
 
+def consumers(cli) -> int:
+    return cli("daemon", "status", "--json").json["queue"]["consumers"] or 0
+
+
 def queued_users(messages: list[dict]) -> list[str]:
     return sorted(user for message in messages for user in message["args"][1])
 
@@ -284,8 +288,10 @@ def test_two_workers_keep_one_global_rate_and_never_provoke_a_429(
     monkeypatch.setenv("FINBUDDY_AI_REQUESTS_PER_MINUTE", "30")
     try:
         seed_users(40)
-        assert plan(cli)["result"]["planned"] == 40
         pair = [workers("--threads", "4"), workers("--threads", "4")]
+        # Both attached before the plan, as workers wait for the daily job: RabbitMQ deals the 4 chunks out in turn.
+        wait_until(lambda: consumers(cli) == 2, 60, "both workers' consumers")
+        assert plan(cli)["result"]["messages"] == 4
         wait_until(lambda: len(done_rows()) == 40, 150, "40 insights")
         assert [worker.terminate() for worker in pair] == [0, 0], pair[0].stderr + pair[1].stderr
         assert fake.rejected_429 == 0
@@ -401,7 +407,7 @@ def test_a_failed_call_is_retried_in_a_delayed_message_of_its_own_until_attempts
     ctx = Context(settings=worker_settings(load_settings()))
     try:
         delays = []
-        for attempt in (1, 2, 3):
+        for _attempt in (1, 2, 3):
             outcome = ChunkWriter(ctx, None, threading.Event()).write(DAY, names)
             assert outcome.failed == 2
             delays.append(outcome.follow_ups())

@@ -34,6 +34,7 @@ class InsightState:
     attempts: int
     claimed_by: str | None
     claimed_at: dt.datetime | None
+    updated_at: dt.datetime | None = None  # for a 'queued' row: when it was queued
 
 
 def _states(day: dt.date) -> sa.Select:
@@ -45,6 +46,7 @@ def _states(day: dt.date) -> sa.Select:
         insights.c.attempts,
         insights.c.claimed_by,
         insights.c.claimed_at,
+        insights.c.updated_at,
     ).select_from(joined)
 
 
@@ -56,6 +58,7 @@ def _state(row: sa.Row) -> InsightState:
         attempts=row[3] or 0,
         claimed_by=row[4],
         claimed_at=as_utc(row[5]),
+        updated_at=as_utc(row[6]),
     )
 
 

@@ -87,6 +87,7 @@ def plan_insights(ctx: Context, stop: threading.Event | None = None) -> PlanSumm
         states = insight_states(conn, day)
     summary.users = len(states)
     stale_before = stale_claims_before(ctx)
+    requeue_before = now - REQUEUE_AFTER
     candidates = []
     for state in states:
         if state.status == "done":
@@ -95,6 +96,8 @@ def plan_insights(ctx: Context, stop: threading.Event | None = None) -> PlanSumm
             summary.out_of_attempts += 1
         elif state.status == "claimed" and not (state.claimed_at is not None and state.claimed_at < stale_before):
             summary.in_hand += 1  # a live claim: its worker is writing it now
+        elif state.status == "queued" and not (state.updated_at is not None and state.updated_at < requeue_before):
+            summary.in_hand += 1  # its message is on its way
         else:
             candidates.append(state)  # no row, failed with attempts left, queued (maybe long ago), stale claim
     summary.remaining = len(candidates) + summary.in_hand
@@ -114,7 +117,7 @@ def plan_insights(ctx: Context, stop: threading.Event | None = None) -> PlanSumm
                         day,
                         ids[start : start + summary.chunk],
                         now,
-                        now - REQUEUE_AFTER,
+                        requeue_before,
                         stale_before,
                         MAX_ATTEMPTS,
                     )
