@@ -76,7 +76,16 @@ def database(choice: str, home: Path) -> Iterator[str]:
         yield sqlite
         return
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        from finbuddy.db import Database
+        from finbuddy.db.migrate import upgrade
+
+        db = Database(url)
+        try:
+            upgrade(db)  # `finbuddy db upgrade`: PostgreSQL is never migrated behind anyone's back
+        finally:
+            db.dispose()
+        yield url
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(

@@ -326,8 +326,8 @@ def test_the_global_rate_spaces_every_slot_of_every_process_at_least_one_interva
     slots = sorted(slot for limiter in limiters for slot in limiter.slots)
     assert len(slots) == 80
     assert min(b - a for a, b in zip(slots, slots[1:], strict=False)) >= limiters[0].interval_us
-    # Spaced for 97 % of the configured rate: a request leaves a little after its slot.
-    assert limiters[0].interval_us >= 60_000_000 / (6000 * 0.97)
+    # Spaced for 95 % of the configured rate: a request leaves some time after its slot.
+    assert limiters[0].interval_us >= 60_000_000 / (6000 * 0.95)
     assert limiters[0].granted_total() == 80
     for limiter in limiters:
         limiter.close()

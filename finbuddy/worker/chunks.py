@@ -32,7 +32,7 @@ from finbuddy.daemon.insights import (
     worker_identity,
     write_insight,
 )
-from finbuddy.errors import AdvisorAccountError, QuotaExceeded
+from finbuddy.errors import AdvisorAccountError, NotFound, QuotaExceeded
 from finbuddy.worker.rate import GlobalRate
 
 log = logging.getLogger("finbuddy.worker")
@@ -143,6 +143,9 @@ class ChunkWriter:
                     len(users) - index,
                 )
                 break
+            except NotFound:  # deleted since the message was planned
+                outcome.skipped += 1
+                continue
             if result.status == DONE:
                 outcome.done += 1
                 answer = result.answer

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from finbuddy.config import Settings, mask_url
+from finbuddy.errors import FinbuddyError
 from finbuddy.worker.config import check_queue_settings, insights_queue, rate_key, worker_settings
 
 log = logging.getLogger("finbuddy.worker")
@@ -78,6 +79,8 @@ def run_workers(settings: Settings, processes: int, threads: int) -> WorkerRun:
                     for sig in previous:
                         signal.signal(sig, signal.SIG_DFL)
                     code = _child(settings, number, processes, threads)
+                except FinbuddyError as exc:  # the database away at start, say: one line
+                    log.error("worker %d: %s", number, exc)
                 except BaseException:
                     log.exception("worker %d: failed", number)
                 finally:
@@ -142,6 +145,10 @@ def _child(settings: Settings, number: int, processes: int, threads: int) -> int
     ctx = Context(settings=settings, clock=Clock.from_env())
     ctx.db.ensure_schema()
     _ = ctx.cache  # opened once, before the threads share it
+    # The SDK's import and client now, not between the first calls' slots of the global rate and their requests.
+    from finbuddy.advisor.providers import warm_up
+
+    warm_up(settings)
     rate = None
     if settings.ai_provider() != "offline":
         assert settings.cache.url is not None  # check_queue_settings
