@@ -11,6 +11,10 @@ Sections:
           figures, recording the intent, uploading the JSONL files and creating the batches) and, once the fake has
           answered every line, the ingestion (reading the results and writing every insight and ledger row).
           FINBUDDY_BENCH_DATABASE_URL runs it on PostgreSQL (default: a SQLite file in a temporary home).
+  queue-batch  the daily batch for 2,000 users written by `finbuddy worker` with 1, 2 and 4 processes on
+          RabbitMQ against the loopback fake capped at 600/min: calls/min against the cap, 429s (must be 0).
+  planning  planning the day for 100,000 users onto the queue: messages/s and users/s.
+          (Both from benchmarks/phase2_queue.py, which runs them alone with every knob.)
   cache   a cached-summary lookup on Redis vs diskcache, in-process, medians: the cache's own get of a
           real summary entry, and the library's whole cached `monthly_summary` (which also reads the
           user's data generation from SQLite); plus what a Redis outage costs a lookup.
@@ -466,7 +470,17 @@ def _print_batch(figures: dict[str, Any], log: Log) -> None:
 SECTIONS: dict[str, Callable[[bool, Log], dict[str, Any]]] = {
     "cache": bench_cache,
     "batch": bench_batch,
+    "queue-batch": lambda quick, log: _queue("queue-batch", quick),
+    "planning": lambda quick, log: _queue("planning", quick),
 }
+
+
+def _queue(name: str, quick: bool) -> dict[str, Any]:
+    """The RabbitMQ workers' sections, from benchmarks/phase2_queue.py (which also runs them with every knob)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import phase2_queue
+
+    return phase2_queue.run_section(name, quick)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -223,6 +223,7 @@ _URL = re.compile(
 DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
 CACHE_URL_FORMS = "redis://[:PASSWORD@]HOST:6379/0 (or rediss://, unix://)"
 HTTP_URL_FORMS = "http:// or https://HOST[:PORT]/PATH, e.g. http://localhost:11434/v1"
+QUEUE_URL_FORMS = "amqp://USER:PASSWORD@HOST:5672/VHOST (or amqps://), e.g. amqp://guest:guest@127.0.0.1:5672/%2F"
 # postgres:// is what hosting providers hand out; psycopg (3) is the driver finbuddy ships with.
 _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
@@ -288,6 +289,27 @@ def _http_url(value: Any) -> str | None:
     return text
 
 
+def _queue_url(value: Any) -> str | None:
+    """A RabbitMQ URL as pika reads it, checked here without importing pika (start-up speed)."""
+    found = _url(value, QUEUE_URL_FORMS)
+    if found is None:
+        return None
+    text, parts = found
+    if parts["scheme"].lower() not in ("amqp", "amqps"):
+        raise ValueError(f"scheme {parts['scheme']}:// is not supported: expected {QUEUE_URL_FORMS}")
+    if not (parts["ipv4host"] or parts["ipv6host"]):
+        raise ValueError(f"has no host: expected {QUEUE_URL_FORMS}")
+    return text
+
+
+def _queue_name(value: Any) -> str:
+    # The broker adds ".insights" and Dramatiq ".DQ"/".XQ"; RabbitMQ takes names up to 255 bytes.
+    text = _str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}", text):
+        raise ValueError("must be 1-100 characters: letters, digits and _ . : - (starting with a letter or digit)")
+    return text
+
+
 @dataclass(frozen=True)
 class Key:
     section: str
@@ -342,6 +364,8 @@ KEYS: tuple[Key, ...] = (
     Key("user", "timezone", _timezone),
     Key("daemon", "insights_at", _clock_time),
     Key("daemon", "workers", _int(1, MAX_WORKERS)),
+    Key("queue", "url", _queue_url, url=True),
+    Key("queue", "name", _queue_name),
 )
 KEYS_BY_DOTTED = {key.dotted: key for key in KEYS}
 
@@ -406,6 +430,8 @@ def defaults() -> dict[str, Any]:
         "user.timezone": None,  # resolved lazily: the system zone
         "daemon.insights_at": "07:00",
         "daemon.workers": 4,
+        "queue.url": None,
+        "queue.name": "finbuddy",
     }
 
 
@@ -504,6 +530,12 @@ class DaemonSettings:
     workers: int
 
 
+@dataclass(frozen=True)
+class QueueSettings:
+    url: str | None  # amqp://...: the daily insights become jobs for `finbuddy worker` (phase 2)
+    name: str  # prefix of the queue names on the broker and of the global rate's keys in Redis
+
+
 _Section = TypeVar("_Section", bound="DataclassInstance")
 
 SECTIONS: dict[str, type] = {
@@ -512,6 +544,7 @@ SECTIONS: dict[str, type] = {
     "ai": AISettings,
     "user": UserSettings,
     "daemon": DaemonSettings,
+    "queue": QueueSettings,
 }
 
 
@@ -530,6 +563,7 @@ class Settings:
     ai: AISettings
     user: UserSettings
     daemon: DaemonSettings
+    queue: QueueSettings
     # dotted key -> "default" | "file" | "env" | "option"
     sources: Mapping[str, str]
     paths: Paths
@@ -741,6 +775,7 @@ def load_settings(
         ai=_section(AISettings, values),
         user=_section(UserSettings, values),
         daemon=_section(DaemonSettings, values),
+        queue=_section(QueueSettings, values),
         sources=MappingProxyType(sources),
         paths=paths,
         env=MappingProxyType(env),

@@ -78,3 +78,10 @@ class DaemonError(FinbuddyError):
 
     exit_code = 1
     kind = "daemon_error"
+
+
+class QueueError(FinbuddyError):
+    """The job queue (RabbitMQ) or the global rate's store (Redis) cannot be reached or refused a request."""
+
+    exit_code = 1
+    kind = "queue_error"

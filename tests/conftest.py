@@ -468,3 +468,128 @@ def private_redis(tmp_path) -> Any:
 def closed_port_url() -> str:
     """A Redis URL on a loopback port where nothing listens."""
     return f"redis://127.0.0.1:{_free_port()}/0"
+
+
+# --- RabbitMQ (phase 2's queue), with the shared Redis for its global rate ------------------------
+
+AMQP_URL = os.environ.get("FINBUDDY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0] or type(exc).__name__
+
+
+@dataclass
+class QueueServices:
+    """The machine's RabbitMQ and Redis, with a queue name (and key prefix) of this test's own."""
+
+    amqp_url: str
+    redis_url: str
+    name: str  # queue.name, and the prefix of every Redis key the test makes
+
+    @property
+    def queue(self) -> str:
+        return f"{self.name}.insights"
+
+    def queues(self) -> tuple[str, str, str]:
+        return (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ")
+
+    def _channel(self):
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        return connection, connection.channel()
+
+    def counts(self) -> dict[str, int]:
+        """Messages ready in the queue, its delayed queue (.DQ) and its dead letters (.XQ), by passive declares."""
+        from pika.exceptions import ChannelClosedByBroker
+
+        connection, channel = self._channel()
+        counts = {}
+        try:
+            for key, name in zip(("waiting", "delayed", "dead_letters"), self.queues(), strict=True):
+                try:
+                    counts[key] = channel.queue_declare(queue=name, passive=True).method.message_count
+                except ChannelClosedByBroker:
+                    counts[key] = 0
+                    channel = connection.channel()
+        finally:
+            connection.close()
+        return counts
+
+    def take_messages(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Every message ready in the queue, taken off it (decoded Dramatiq messages)."""
+        connection, channel = self._channel()
+        messages = []
+        try:
+            while True:
+                method, _properties, body = channel.basic_get(queue=queue or self.queue, auto_ack=True)
+                if method is None:
+                    break
+                messages.append(json.loads(body))
+        finally:
+            connection.close()
+        return messages
+
+    def publish(self, queue: str, body: dict[str, Any]) -> None:
+        connection, channel = self._channel()
+        try:
+            channel.basic_publish(exchange="", routing_key=queue, body=json.dumps(body).encode())
+        finally:
+            connection.close()
+
+    def cleanup(self) -> None:
+        try:
+            connection, channel = self._channel()
+            try:
+                for name in self.queues():
+                    channel.queue_delete(queue=name)
+            finally:
+                connection.close()
+        except Exception:
+            pass
+        try:
+            import redis
+
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
+            for key in client.scan_iter(f"{self.name}*", count=1000):
+                client.delete(key)
+            client.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def queue_services(monkeypatch, finbuddy_env) -> Any:
+    """RabbitMQ and Redis on this machine, and finbuddy pointed at them (queue.url, queue.name, cache.url,
+    cache.prefix) with a random queue name and key prefix; the queues and keys are deleted afterwards.
+    Skips with the reason when a service (or the `scale` extra) is missing; fails instead with
+    FINBUDDY_TEST_REQUIRE_SERVICES=1."""
+    try:
+        import pika
+        import redis
+    except ImportError as exc:
+        service_missing(f"{exc.name} is not installed (pip install -e '.[test]')")
+    try:
+        params = pika.URLParameters(AMQP_URL)
+        params.connection_attempts = 1
+        params.socket_timeout = 3
+        params.stack_timeout = 5
+        pika.BlockingConnection(params).close()
+    except Exception as exc:
+        service_missing(f"RabbitMQ not reachable at {AMQP_URL}: {_first_line(exc)}")
+    try:
+        client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3, socket_timeout=3)
+        client.ping()
+        client.close()
+    except Exception as exc:
+        service_missing(f"Redis not reachable at {REDIS_TEST_URL}: {_first_line(exc)}")
+    services = QueueServices(AMQP_URL, REDIS_TEST_URL, f"fbtest_{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("FINBUDDY_QUEUE_URL", services.amqp_url)
+    monkeypatch.setenv("FINBUDDY_QUEUE_NAME", services.name)
+    monkeypatch.setenv("FINBUDDY_CACHE_URL", services.redis_url)
+    monkeypatch.setenv("FINBUDDY_CACHE_PREFIX", services.name)  # the shared Redis cache's key prefix, where known
+    try:
+        yield services
+    finally:
+        services.cleanup()

@@ -124,6 +124,14 @@ def chat_request(model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
     return {"model": model, "messages": messages, "max_tokens": MAX_ANSWER_TOKENS, "temperature": 0.2}
 
 
+def warm_up(settings: Settings) -> None:
+    """Import the SDK and build the client now, when the openai provider will be used. A queue worker does it
+    before its first call: the import takes about a second, which must not fall between a call's slot of the
+    global rate and its request (the requests would bunch up at the provider)."""
+    if settings.ai_provider() == "openai" and settings.api_key():
+        _client(settings)
+
+
 class OpenAIProvider:
     """Chat completions against OpenAI or any OpenAI-compatible server (Ollama, vLLM, llama.cpp).
     Retries (408/409/429/5xx, connection errors, timeouts) are the SDK's, configured from settings."""

@@ -67,6 +67,7 @@ MODULES = (
     "profile",
     "recurring",
     "trend",
+    "worker",
 )
 COMMAND_MODULES = {
     "add": "records",
@@ -88,6 +89,7 @@ COMMAND_MODULES = {
     "profile": "profile",
     "recurring": "recurring",
     "trend": "trend",
+    "worker": "worker",
 }
 
 

@@ -83,6 +83,7 @@ def run(
     from finbuddy.daemon.process import log_path, run_foreground
 
     ctx = state.current().context
+    _check_queue(ctx.settings)
     stop = threading.Event()
     handler: logging.Handler | None = None
     progress_for = None
@@ -102,6 +103,14 @@ def run(
     run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler)
 
 
+def _check_queue(settings) -> None:
+    """With queue.url, refuse to start a daemon whose daily job could not plan (exit 2, one line)."""
+    if settings.queue.url is not None:
+        from finbuddy.worker.config import check_queue_settings
+
+        check_queue_settings(settings)
+
+
 def daemon_run_command() -> list[str]:
     """How this finbuddy runs `daemon run` in a new process: the same interpreter and package, whatever PATH holds."""
     return [sys.executable, "-m", "finbuddy", "daemon", "run", "--detached"]
@@ -116,6 +125,7 @@ def start(
     from finbuddy.daemon.process import log_path, start_detached
 
     settings = state.current().settings
+    _check_queue(settings)
     info = start_detached(settings, daemon_run_command(), wait_seconds=wait)
     data = {**info.to_json(), "log_file": str(log_path(settings))}
     emit(data, json_, lambda: say(f"Started the finbuddy daemon (pid {info.pid}); log: {data['log_file']}"))
@@ -167,6 +177,10 @@ def status(json_: JsonOption = False) -> None:
         data["insight_batches"] = [batch_json(row) for row in batches]
     except FinbuddyError:
         data["insight_batches"] = None
+    if ctx.settings.queue.url is not None:  # phase 2: the queue the daily job plans into
+        from finbuddy.worker.broker import queue_depth
+
+        data["queue"] = queue_depth(ctx.settings).to_json()
 
     def render() -> None:
         from rich.table import Table
@@ -180,6 +194,9 @@ def status(json_: JsonOption = False) -> None:
         else:
             say("finbuddy daemon: not running")
         say(f"log: {data['log_file']}")
+        queue = data.get("queue")
+        if queue is not None:
+            say(_queue_line(queue))
         if data.get("jobs_error"):
             say(f"jobs: unknown ({data['jobs_error']})")
             return
@@ -233,6 +250,16 @@ def _batch_table(batches: list[Any], when: Any) -> Any:
     return table
 
 
+def _queue_line(queue: dict[str, Any]) -> str:
+    """One line on the queue: its counts, or why RabbitMQ could not tell them."""
+    if queue["error"]:
+        return f"queue {queue['queue']} at {queue['url']}: unknown: {queue['error']}"
+    return (
+        f"queue {queue['queue']} at {queue['url']}: {queue['waiting']} messages waiting, {queue['delayed']} delayed "
+        f"(retries), {queue['dead_letters']} dead letters, {queue['consumers']} consumers"
+    )
+
+
 def _brief_result(result: Any) -> str:
     if not isinstance(result, dict):
         return ""
@@ -240,6 +267,8 @@ def _brief_result(result: Any) -> str:
         "done",
         "submitted",
         "in_batches",
+        "planned",
+        "messages",
         "skipped",
         "failed",
         "calls",

@@ -65,13 +65,24 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _start_time(pid: int | str) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat from field 3 (the state) on, or None."""
     stat = _read(f"/proc/{pid}/stat")
     if stat is None:
         return None
-    fields = stat.rsplit(")", 1)[-1].split()  # the command name (field 2) may hold spaces and parentheses
-    return fields[19] if len(fields) > 19 else None
+    return stat.rsplit(")", 1)[-1].split()  # the command name (field 2) may hold spaces and parentheses
+
+
+def _start_time(pid: int | str) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
+
+
+def _exited(pid: int) -> bool:
+    """A zombie: the process has exited (killed with kill -9, say) and waits for its parent, or init, to reap it."""
+    fields = _stat_fields(pid)
+    return fields is not None and bool(fields) and fields[0] in ("Z", "X")
 
 
 def _namespace() -> str:
@@ -163,6 +174,8 @@ def owner_is_dead(owner: str | None) -> bool:
     except OSError:
         return False
     now_started = _start_time(pid)
+    if now_started is not None and started != "-" and now_started == started and _exited(pid):
+        return True  # exited, not reaped yet
     return now_started is not None and started != "-" and now_started != started  # the pid was reused
 
 
@@ -187,11 +200,12 @@ class Selection:
 
 
 def select_due(states: list[InsightState], stale_before: dt.datetime) -> Selection:
-    """The users to try, from their rows for the day: no row yet, failed with attempts left, or a claim that
-    went stale (older than `stale_before`) or whose owner is known to be dead."""
+    """The users to try, from their rows for the day: no row yet (or only queued), failed with attempts left, or a
+    claim that went stale (older than `stale_before`) or whose owner is known to be dead."""
     selection = Selection()
     for state in states:
-        if state.status is None:
+        # 'queued': planned for queue workers; with the queue switched off since, this batch writes it.
+        if state.status is None or state.status == "queued":
             selection.todo.append(state)
         elif state.status == "failed":
             if state.attempts < MAX_ATTEMPTS:

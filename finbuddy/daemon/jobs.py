@@ -26,7 +26,9 @@ log = logging.getLogger("finbuddy.daemon")
 # (a person told "run `finbuddy daemon run-once` to write it now", or cron) asked for the work now.
 RETRY_DELAY = dt.timedelta(minutes=10)
 # "batched": the day's lines are in Batch API batches (ai.insights_mode = batch): the next run polls them.
-BACKOFF_STATUSES = ("partial", "error", "batched")
+# "queued": the day's insights are planned on the queue (queue.url) and not all written yet; the next run
+# plans again whoever needs it and completes the day once workers have written every insight.
+BACKOFF_STATUSES = ("partial", "error", "batched", "queued")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class RunControl:
 
 @dataclass
 class JobResult:
-    status: str  # ok | partial | interrupted | error | batched
+    status: str  # ok | partial | interrupted | error | batched | queued
     result: dict[str, Any]
     completed_day: dt.date | None = None  # the local day the job completed for (kept as job_runs.last_day)
     error: FinbuddyError | None = None  # with status error: what `run-once` reports and exits 1 for
@@ -143,6 +145,14 @@ def daily_insights(ctx: Context, control: RunControl) -> JobResult:
 
     if batch_mode(ctx.settings):
         return batch_insights_job(ctx, control)
+    if ctx.settings.queue.url is not None:  # phase 2: plan only; `finbuddy worker` processes write them
+        from finbuddy.worker.planner import plan_insights
+
+        settle_batches(ctx)
+        plan = plan_insights(ctx, stop=control.stop)
+        if plan.complete:
+            return JobResult("ok", plan.to_json(), completed_day=plan.day)
+        return JobResult("queued", plan.to_json())
     settle_batches(ctx)  # batches submitted before a switch to sync mode still bring their results
 
     batch = InsightBatch(ctx, stop=control.stop, progress=control.progress)

@@ -38,6 +38,7 @@ class InsightState:
     day: dt.date | None = None  # the (local) day the row is for
     timezone: str | None = None  # the user's own zone and currency (users row; None: the install's settings)
     currency: str | None = None
+    updated_at: dt.datetime | None = None  # for a 'queued' row: when it was queued
 
 
 # Read by name (not position) in _state, so a column added here needs no other change.
@@ -50,6 +51,7 @@ _COLUMNS = (
     insights.c.claimed_at,
     users.c.timezone,
     users.c.currency,
+    insights.c.updated_at,
 )
 
 
@@ -67,6 +69,7 @@ def _state(row: sa.Row, day: dt.date, found: bool = True) -> InsightState:
         attempts=(row.attempts or 0) if found else 0,
         claimed_by=row.claimed_by if found else None,
         claimed_at=as_utc(row.claimed_at) if found else None,
+        updated_at=as_utc(row.updated_at) if found else None,
         day=day,
         timezone=row.timezone,
         currency=row.currency,
@@ -133,9 +136,9 @@ def claim_insight(
 ) -> int | None:
     """Claim (user, day) for `worker` in one atomic statement; returns the attempt number, or None if not ours.
 
-    A new row is inserted as 'claimed'. An existing row is taken over only if it 'failed' with attempts left,
-    or is 'claimed' by an owner known to be dead (`dead_owner`, compared and swapped) or since before
-    `stale_before` (longer ago than any call can take). A 'done' row is never touched.
+    A new row is inserted as 'claimed'. An existing row is taken over only if it is 'queued' (planned for a queue
+    worker), 'failed' with attempts left, or 'claimed' by an owner known to be dead (`dead_owner`, compared and
+    swapped) or since before `stale_before` (longer ago than any call can take). A 'done' row is never touched.
     """
     insert = dialect_insert(conn)
     stmt = insert(insights).values(
@@ -149,6 +152,7 @@ def claim_insight(
     )
     retake = sa.or_(
         sa.and_(insights.c.status == "failed", insights.c.attempts < max_attempts),
+        insights.c.status == "queued",
         sa.and_(insights.c.status == "claimed", insights.c.claimed_at < stale_before),
     )
     if dead_owner is not None:
@@ -171,6 +175,42 @@ def claim_insight(
 # The states of a row held by a worker: 'claimed' by a process calling the AI, 'batched' by a line of a Batch API
 # batch (claimed_by 'batch:<id>'), which only that batch's results finish or fail.
 HELD_STATES = ("claimed", "batched")
+
+
+def queue_insights(
+    conn: Connection,
+    day: dt.date,
+    user_ids: list[int],
+    now: dt.datetime,
+    requeue_before: dt.datetime,
+    stale_before: dt.datetime,
+    max_attempts: int,
+) -> list[int]:
+    """Mark the users' rows for `day` 'queued' (planned for a queue worker) in one atomic statement; returns the
+    ids marked, which are the ones to enqueue.
+
+    A user with no row gets one. An existing row is marked only if it 'failed' with attempts left, was 'queued'
+    before `requeue_before` (its message is presumed lost: dead-lettered or purged), or is 'claimed' since before
+    `stale_before` (its worker is gone). A 'done' row, a live claim and a recent 'queued' row are left alone, so
+    two planners running at once never enqueue the same user twice. `updated_at` is when it was queued.
+    """
+    if not user_ids:
+        return []
+    insert = dialect_insert(conn)
+    stmt = insert(insights).values(
+        [{"user_id": user_id, "day": day, "status": "queued", "attempts": 0, "updated_at": now} for user_id in user_ids]
+    )
+    again = sa.or_(
+        sa.and_(insights.c.status == "failed", insights.c.attempts < max_attempts),
+        sa.and_(insights.c.status == "queued", insights.c.updated_at < requeue_before),
+        sa.and_(insights.c.status == "claimed", insights.c.claimed_at < stale_before),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[insights.c.user_id, insights.c.day],
+        set_={"status": "queued", "error": None, "updated_at": stmt.excluded.updated_at},
+        where=again,
+    ).returning(insights.c.user_id)
+    return [row[0] for row in conn.execute(stmt)]
 
 
 def _our_claim(user_id: int, day: dt.date, worker: str):

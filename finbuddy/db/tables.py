@@ -181,7 +181,7 @@ insights = Table(
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("day", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # claimed | done | failed
+    Column("status", String(16), nullable=False),  # queued | claimed | done | failed
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("claimed_by", String(64), nullable=True),
     _ts("claimed_at", nullable=True),
