@@ -1,0 +1,40 @@
+"""The warm server: a long-lived process, its modules imported, that runs commands sent over a Unix socket.
+
+`protocol` is the wire (also what the client imports); `serve` the server's loop. What is cheap to import
+lives here: the client reads it before it knows whether a server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+SOCKET_NAME = "server.sock"
+# The exit code of a supervised server that found itself outdated (another finbuddy version installed, the
+# configuration file changed): its supervisor (`daemon run`) starts a new one at once.
+RESTART_EXIT = 75
+
+
+def config_state(config_file: str) -> list[Any]:
+    """The configuration file as a server's identity includes it: its path and modification time (None: no file)."""
+    try:
+        mtime: int | None = os.stat(config_file).st_mtime_ns
+    except OSError:
+        mtime = None
+    return [config_file, mtime]
+
+
+def identity(config_file: str) -> dict[str, Any]:
+    """What must be the same in a client and a server for the server to answer the client's command as the client
+    would itself: the finbuddy code (version and place), the interpreter, and the configuration file."""
+    import finbuddy
+
+    return {
+        "version": finbuddy.__version__,
+        "package": os.path.dirname(os.path.abspath(finbuddy.__file__)),
+        "python": sys.version,
+        "utf8_mode": sys.flags.utf8_mode,
+        "fs_encoding": [sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()],
+        "config": config_state(os.path.abspath(config_file)),
+    }
