@@ -24,7 +24,10 @@ import json
 import os
 import socket
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a client 1.5 ms of start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 LOCK_NAME = "server.lock"
 PROTOCOL = 1
