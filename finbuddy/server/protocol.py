@@ -19,20 +19,22 @@ SO_PEERCRED like a stream socket. Imported by the client before anything heavy: 
 
 from __future__ import annotations
 
-import array
+# The socket module's C core, not `socket`: that builds its enum classes at import, 2 ms of a client's start-up.
+import _socket
 import json
 import os
-import socket
 import struct
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a client 1.5 ms of start-up
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 LOCK_NAME = "server.lock"
 PROTOCOL = 1
 # A request is its argv and environment: a few kB. The socket buffer bounds one message anyway.
-MAX_MESSAGE = 1 << 20
+MAX_REQUEST = 1 << 20
+MAX_MESSAGE = 1 << 16  # every other message
 MAX_FDS = 3
 # What a client forwards to its command's process (Ctrl-C, its terminal closing, kill, Ctrl-\), by name: the
 # client imports `signal` only once a server has answered.
@@ -46,6 +48,9 @@ class ProtocolError(Exception):
 
 
 def new_socket() -> socket.socket:
+    """A socket for the server to listen on (the socket module's class, with accept())."""
+    import socket
+
     return socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
@@ -74,9 +79,9 @@ class Address:
         self.close()
 
 
-def connect(path: str, timeout: float) -> socket.socket:
+def connect(path: str, timeout: float) -> _socket.socket:
     """A connection to the server on `path`, whose process runs as this user (else ProtocolError)."""
-    sock = new_socket()
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     try:
         sock.settimeout(timeout)
         with Address(path) as address:
@@ -89,30 +94,32 @@ def connect(path: str, timeout: float) -> socket.socket:
     return sock
 
 
-def peer_uid(sock: socket.socket) -> int:
+def peer_uid(sock: _socket.socket) -> int:
     """The user id of the process at the other end (SO_PEERCRED: pid, uid, gid)."""
-    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    credentials = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", credentials)
     return uid
 
 
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> None:
+def send(sock: _socket.socket, message: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> None:
     # ensure_ascii: lone surrogates (argv and environment bytes that are not UTF-8) travel as \udcxx escapes
     data = json.dumps(message, separators=(",", ":")).encode("ascii")
-    if fds:
-        socket.send_fds(sock, [data], list(fds))
+    if fds:  # as socket.send_fds does (struct, not array: one extension module less to load)
+        sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
     else:
         sock.send(data)
 
 
-def receive(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+def receive(sock: _socket.socket, size: int = MAX_MESSAGE) -> tuple[dict[str, Any] | None, list[int]]:
     """The next message and the fds that came with it; (None, []) when the other end has closed."""
-    fds = array.array("i")
-    data, ancdata, flags, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(MAX_FDS * fds.itemsize))
+    width = struct.calcsize("i")
+    data, ancdata, flags, _ = sock.recvmsg(size, _socket.CMSG_LEN(MAX_FDS * width))
+    received: list[int] = []
     for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-    received = list(fds)
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            count = len(payload) // width
+            received += struct.unpack(f"{count}i", payload[: count * width])
+    if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
         close_fds(received)
         raise ProtocolError("message too long")
     if not data:

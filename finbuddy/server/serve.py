@@ -321,7 +321,8 @@ class WarmServer:
         """Every message waiting on the client's socket, in order."""
         while client in self._clients and client.state not in ("done", "gone"):
             try:
-                message, fds = protocol.receive(client.sock)
+                size = protocol.MAX_REQUEST if client.state == "header" else protocol.MAX_MESSAGE
+                message, fds = protocol.receive(client.sock, size)
             except (BlockingIOError, InterruptedError):
                 return
             except (OSError, protocol.ProtocolError):
