@@ -310,6 +310,8 @@ def test_without_a_server_or_with_a_dead_socket_commands_run_cold(tmp_path):
     assert socket_path(home).exists()
     second = run(home, "add", "6", "food")
     assert (second.code, second.out, second.err) == (0, b"Added #2 expense 6.00 food on 2026-11-25\n", b"")
+    status = json.loads(run(home, "daemon", "status", "--json").out)["server"]
+    assert (status["serving"], status["socket"]) == (False, str(socket_path(home)))
 
 
 def test_finbuddy_no_server_runs_cold_and_the_cold_list_never_goes_warm(served):
@@ -451,8 +453,9 @@ def test_a_server_of_another_user_on_our_socket_is_not_used(shared_base):
         assert socket_path(home).stat().st_uid != os.getuid()
         ran = run(home, "add", "5", "food")
         assert (ran.code, ran.out, ran.err) == (0, b"Added #1 expense 5.00 food on 2026-11-25\n", b"")
-        # it saw a connection at most, closed at once: never our request, nor our stdio
-        assert set(record.read_text().splitlines()) <= {"received 0 bytes"}
+        # the client found it, saw it runs as another user and hung up: it never got our request, nor our stdio
+        wait_for(lambda: record.read_text() != "", what="the foreign server to see the connection")
+        assert record.read_text().splitlines() == ["received 0 bytes"]
     finally:
         foreign.kill()
         foreign.wait(30)
