@@ -522,6 +522,32 @@ def test_the_client_finds_the_socket_where_the_settings_put_it(monkeypatch, tmp_
         ), env
 
 
+def test_a_socket_path_longer_than_sun_path_is_bound_and_reached_through_its_directory(tmp_path):
+    from finbuddy.server import protocol
+
+    directory = tmp_path / ("d" * 60) / ("e" * 60)
+    directory.mkdir(parents=True)
+    path = str(directory / "server.sock")
+    assert len(path) > 108  # what sun_path holds
+    listener = protocol.new_socket()
+    with protocol.Address(path) as address:
+        listener.bind(address.usable)
+    listener.listen(1)
+    try:
+        client = protocol.connect(path, 5)  # as this user: the peer check passes
+        server_side, _ = listener.accept()
+        assert protocol.peer_credentials(server_side)[:2] == (os.getpid(), os.getuid())
+        protocol.send(client, {"hello": "\udcff"}, fds=(0,))  # a lone surrogate (non-UTF-8 bytes) and an fd
+        message, fds = protocol.receive(server_side)
+        assert message == {"hello": "\udcff"} and len(fds) == 1
+        protocol.close_fds(fds)
+        client.close()
+        server_side.close()
+    finally:
+        listener.close()
+    assert os.path.exists(path)
+
+
 # --- safety ---------------------------------------------------------------------------------------------------
 
 

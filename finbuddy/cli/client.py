@@ -79,17 +79,32 @@ def run_warm(argv: list[str], command: str | None) -> int | None:
     if command in COLD_COMMANDS or disabled():
         return None
     try:
-        socket_path, config_file = server_files(os.environ)
-        if not os.path.exists(socket_path):
-            return None
-        cwd = os.getcwd()
-    except (OSError, ValueError):
+        sock, request = _connect(argv)
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception:  # whatever goes wrong before the server has the request: run the command here
         return None
+    if sock is None:
+        return None
+    try:
+        return _Exchange(sock).run(request)
+    finally:
+        sock.close()
+
+
+def _connect(argv: list[str]) -> tuple[Any, dict[str, Any]]:
+    """A connection to the user's server and the request to send on it; (None, {}) when there is no server to
+    use (none there, this platform cannot check a server's user, stdio that cannot be passed)."""
+    socket_path, config_file = server_files(os.environ)
+    if not os.path.exists(socket_path):
+        return None, {}
     stdio = _stdio()
     if stdio is None:
-        return None
-    from finbuddy.server import identity, protocol
+        return None, {}
+    from finbuddy.server import identity, protocol, supported
 
+    if not supported():
+        return None, {}
     umask = os.umask(0o077)
     os.umask(umask)
     request = {
@@ -99,20 +114,11 @@ def run_warm(argv: list[str], command: str | None) -> int | None:
         "argv": argv,
         "argv0": sys.argv[0] if sys.argv else "finbuddy",
         "env": dict(os.environ),
-        "cwd": cwd,
+        "cwd": os.getcwd(),
         "umask": umask,
         "stdio": stdio,
     }
-    try:
-        sock = protocol.connect(socket_path, READY_TIMEOUT)
-    except (OSError, protocol.ProtocolError):
-        return None
-    except KeyboardInterrupt:
-        return _interrupted()
-    try:
-        return _Exchange(sock).run(request)
-    finally:
-        sock.close()
+    return protocol.connect(socket_path, READY_TIMEOUT), request
 
 
 def _interrupted() -> int:
@@ -137,10 +143,10 @@ class _Exchange:
             protocol.send(self.sock, request, fds=(0, 1, 2))
             reply, fds = protocol.receive(self.sock)
             protocol.close_fds(fds)
-        except (OSError, protocol.ProtocolError):  # socket.timeout too: a busy or hung server
-            return None
         except KeyboardInterrupt:
             return _interrupted()
+        except Exception:  # a timeout (a busy or hung server) or anything else: nothing ran, run it here
+            return None
         if not reply or reply.get("ready") is not True:
             return None
         import signal

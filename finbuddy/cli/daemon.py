@@ -108,7 +108,10 @@ def run(
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         sys.stderr.write(f"finbuddy daemon: logging to {log_path(ctx.settings)}; stop with Ctrl-C or SIGTERM\n")
-    serve_command = None if no_serve else [sys.executable, "-m", "finbuddy", "daemon", "serve"]
+    from finbuddy.server import supported
+
+    serving = not no_serve and supported()
+    serve_command = [sys.executable, "-m", "finbuddy", "daemon", "serve"] if serving else None
     run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler, serve_command=serve_command)
 
 
@@ -288,7 +291,7 @@ IMPORT_TIME_ENV = (
 
 
 def _preload() -> list[str]:
-    """Import every finbuddy module and PRELOAD, and build every command; the names that failed to import."""
+    """Import every finbuddy module and PRELOAD, build every command, rehearse; what did not go as planned."""
     import gc
     import importlib
     import pkgutil
@@ -308,7 +311,10 @@ def _preload() -> list[str]:
         except Exception:
             failed.append(name)
     prebuild()
+    threads = threading.active_count()
     _rehearse()
+    if threading.active_count() > threads:  # forking a process with other threads copies locks they may hold
+        failed.append(f"(the rehearsal left {threading.active_count() - threads} threads running)")
     gc.collect()
     gc.freeze()  # what is here now is shared with every request: never moved by their collections (copy-on-write)
     return failed
@@ -421,7 +427,7 @@ def serve(
         )
     with daemon_logging(settings, console, name=SERVER_LOG_NAME):
         if failed:
-            logging.getLogger("finbuddy.server").warning("not preloaded (imported per request): %s", ", ".join(failed))
+            logging.getLogger("finbuddy.server").warning("warm-up incomplete: %s", ", ".join(failed))
         outcome = server.serve()
     if outcome == "restart":
         if lifeline is not None:

@@ -19,6 +19,16 @@ SOCKET_NAME = "server.sock"
 RESTART_EXIT = 75
 
 
+def supported() -> bool:
+    """Whether this platform has what the warm server needs: Unix SEQPACKET sockets that pass file descriptors
+    and tell the peer's user (SO_PEERCRED: Linux)."""
+    import _socket
+
+    return all(hasattr(_socket, name) for name in ("AF_UNIX", "SOCK_SEQPACKET", "SCM_RIGHTS", "SO_PEERCRED")) and (
+        hasattr(os, "O_PATH") and hasattr(os, "fork")
+    )
+
+
 def config_state(config_file: str) -> list[Any]:
     """The configuration file as a server's identity includes it: its path and modification time (None: no file)."""
     try:

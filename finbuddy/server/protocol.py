@@ -86,7 +86,7 @@ def connect(path: str, timeout: float) -> _socket.socket:
         sock.settimeout(timeout)
         with Address(path) as address:
             sock.connect(address.usable)
-        if peer_uid(sock) != os.getuid():
+        if peer_credentials(sock)[1] != os.getuid():
             raise ProtocolError("the server on the socket runs as another user")
     except BaseException:
         sock.close()
@@ -94,11 +94,11 @@ def connect(path: str, timeout: float) -> _socket.socket:
     return sock
 
 
-def peer_uid(sock: _socket.socket) -> int:
-    """The user id of the process at the other end (SO_PEERCRED: pid, uid, gid)."""
+def peer_credentials(sock: _socket.socket) -> tuple[int, int, int]:
+    """The process at the other end, as the kernel saw it connect: (pid, uid, gid) (SO_PEERCRED)."""
     credentials = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", credentials)
-    return uid
+    pid, uid, gid = struct.unpack("3i", credentials)
+    return pid, uid, gid
 
 
 def send(sock: _socket.socket, message: dict[str, Any], fds: list[int] | tuple[int, ...] = ()) -> None:

@@ -37,13 +37,15 @@ from typing import Any
 
 from finbuddy.config import make_private_dir
 from finbuddy.errors import DaemonError
-from finbuddy.server import config_state, identity, protocol
+from finbuddy.server import config_state, identity, protocol, supported
 
 log = logging.getLogger("finbuddy.server")
 
 # Requests running at once. A request is mostly waiting (the database, the AI provider) or short, so more than
 # the number of cores; each is a process, so not without bound.
 MAX_CHILDREN = 16
+# Requests waiting for one of those; past this many a new one is turned away at once (its client runs it itself).
+MAX_QUEUED = 128
 # A client that connected must say what it wants (and then "go") within this many seconds.
 HANDSHAKE_TIMEOUT = 5.0
 FORWARDED_SIGNALS = frozenset(getattr(signal, name) for name in protocol.FORWARDED_SIGNAL_NAMES)
@@ -136,6 +138,8 @@ class WarmServer:
         return "stopped"
 
     def _open(self) -> None:
+        if not supported():
+            raise DaemonError("the warm server needs Linux (Unix sockets that tell the peer's user); not serving")
         directory = self.socket_path.parent
         try:
             make_private_dir(directory)
@@ -305,7 +309,7 @@ class WarmServer:
                 log.warning("warm server: cannot accept a connection: %s", exc)
                 return
             try:
-                uid = protocol.peer_uid(sock)
+                uid = protocol.peer_credentials(sock)[1]
             except OSError:
                 uid = -1
             if uid != os.getuid():
@@ -382,12 +386,13 @@ class WarmServer:
         if problem is None and not _valid_request(message, client.fds):
             problem = "a malformed request"
         if problem is not None:
+            log.info("warm server: not serving a request from pid %s: %s", _peer_pid(client.sock), problem)
             self._decline(client, {"stale": problem})
             if self.restart_reason:
                 self._begin_stop(f"outdated ({self.restart_reason})")
             return
-        if self._stopping:
-            self._decline(client, {"fallback": "the server is stopping"})
+        if self._stopping or len(self._queue) >= MAX_QUEUED:
+            self._decline(client, {"fallback": "the server is stopping" if self._stopping else "too many waiting"})
             return
         client.request = message
         client.state = "queued"
@@ -599,6 +604,13 @@ class WarmServer:
             return _REPORTED
         except OSError:
             return _UNREPORTED
+
+
+def _peer_pid(sock: socket.socket) -> int | None:
+    try:
+        return protocol.peer_credentials(sock)[0]
+    except OSError:
+        return None
 
 
 def _valid_request(message: dict[str, Any], fds: list[int]) -> bool:
