@@ -19,8 +19,8 @@ def test_cli_latency_benchmark_runs_and_finds_no_forbidden_imports():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["runs"] == 2
-    cold = {"python", "floor", "version", "add", "list", "summary", "fresh"}
-    warm = {"add_warm", "list_warm", "summary_warm", "fresh_warm"}
+    cold = {"python", "floor", "version", "add", "list", "summary", "fresh", "fresh_json"}
+    warm = {"add_warm", "list_warm", "summary_warm", "fresh_warm", "fresh_json_warm"}
     assert cold | warm <= set(report["results"]) <= cold | warm | {"ledger"}
     assert ("ledger" in report["results"]) == (shutil.which("ledger") is not None)
     for item in report["results"].values():
