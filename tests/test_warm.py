@@ -614,6 +614,43 @@ def test_a_slow_request_does_not_block_a_concurrent_add(served, monkeypatch, tmp
         fake.stop()
 
 
+def test_more_slow_requests_than_slots_do_not_block_an_add(served, monkeypatch, tmp_path):
+    """Requests waiting on the AI provider stop counting against the slots: the add gets one."""
+    home = served.home
+    slots = server_status(home)["max_children"]  # type: ignore[index]
+    if slots + 1 > 16:
+        pytest.skip(f"{slots} slots: too many processes for a test")
+    fake, gate = _gated_openai(monkeypatch, tmp_path)
+    asks = []
+    try:
+        for n in range(slots + 1):
+            asks.append(
+                subprocess.Popen(
+                    [*FINBUDDY, "ask", f"Should I buy bike {n}?", "--json"],
+                    env=base_env(home, **_openai_env()),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        wait_for(lambda: fake.count >= slots + 1, what="every ask in flight")
+        added = run(home, "add", "5", "food")
+        assert added.code == 0, added.err
+        assert all(ask.poll() is None for ask in asks)  # all still waiting on the provider
+        assert server_status(home)["running"] == slots + 1  # type: ignore[index]
+        gate.set()
+        for ask in asks:
+            out, err = ask.communicate(timeout=120)
+            assert ask.returncode == 0, err
+        assert served.requests() == slots + 2
+    finally:
+        gate.set()
+        for ask in asks:
+            if ask.poll() is None:
+                ask.kill()
+            ask.wait(30)
+        fake.stop()
+
+
 def _ask_until_in_flight(home: Path, fake, cold: bool) -> subprocess.Popen:
     env = base_env(home, **_openai_env(), **({"FINBUDDY_NO_SERVER": "1"} if cold else {}))
     proc = subprocess.Popen(

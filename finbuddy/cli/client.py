@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 NO_SERVER_ENV = "FINBUDDY_NO_SERVER"
 # Long-running commands with their own signal handling and process life: never in a server's child.
 COLD_COMMANDS = frozenset({"daemon", "worker"})
-# How long a server may take to give the command a slot; busy or hung beyond that, the command runs here.
+# How long a server may take to answer at all (hung beyond that: the command runs here), and, once it has said the
+# command is queued (alive, its slots all taken by commands that started less than a second ago), for its turn.
 READY_TIMEOUT = 2.0
+QUEUED_TIMEOUT = 30.0
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -143,6 +145,10 @@ class _Exchange:
             protocol.send(self.sock, request, fds=(0, 1, 2))
             reply, fds = protocol.receive(self.sock)
             protocol.close_fds(fds)
+            if reply is not None and "queued" in reply:
+                self.sock.settimeout(QUEUED_TIMEOUT)
+                reply, fds = protocol.receive(self.sock)
+                protocol.close_fds(fds)
         except KeyboardInterrupt:
             return _interrupted()
         except Exception:  # a timeout (a busy or hung server) or anything else: nothing ran, run it here

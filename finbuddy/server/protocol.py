@@ -3,6 +3,7 @@
 A conversation (client C, server S, the request's process R that S forks):
 
     C -> S  {"op": "run", "identity", "argv", "env", "cwd", "umask", "stdio"}  + fds 0, 1, 2
+    S -> C  {"queued": n}                   (when no slot is free) the server is alive: C waits its turn
     S -> C  {"ready": true}                 a slot is free for it (or {"stale": why}: C runs the command itself)
     C -> S  {"go": true}                    from here C never runs the command itself
     R -> C  {"started": pid}

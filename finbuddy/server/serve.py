@@ -6,8 +6,10 @@ each request for a millisecond or two. The request's process then becomes what a
 the client's own stdin, stdout and stderr (passed as file descriptors, so terminals, widths, colours, prompts
 and pipes are the real ones), its environment, working directory and umask, a fresh context with its own
 settings, clock, user and database connections (this process never opens a database), then the same entry
-point (`runner`). Nothing a request does can reach another or this server: a crash ends one process, a slow
-one holds one slot of `max_children`, and its exit code is reported over the socket.
+point (`runner`). Nothing a request does can reach another or this server: a crash ends one process, its exit
+code is reported over the socket, and a slow one cannot hold up the others: `max_children` bounds the requests
+that compete for the processors, and one that has run for SLOW_AFTER seconds (it waits: on the AI provider, a
+lock) no longer counts against it.
 
 The loop itself is single-threaded (forking a threaded process copies locks held by threads that do not exist
 in the child) and never blocks on a client: the socket is non-blocking and every wait is in the selector.
@@ -41,9 +43,13 @@ from finbuddy.server import config_state, identity, protocol, supported
 
 log = logging.getLogger("finbuddy.server")
 
-# Requests running at once. A request is mostly waiting (the database, the AI provider) or short, so more than
-# the number of cores; each is a process, so not without bound.
-MAX_CHILDREN = 16
+# Requests started at once: they compete for the processors, so a few per core; the others wait their turn in
+# the server (cheaper than their clients' starting cold, and than SQLite's busy-waiting for the write lock).
+MAX_CHILDREN = max(4, 2 * (os.cpu_count() or 1))
+# A request running longer than this is waiting on something (the AI provider, a lock): it stops counting against
+# MAX_CHILDREN, so that a slow `ask` never holds up an `add`. MAX_PROCESSES bounds them all.
+SLOW_AFTER = 1.0
+MAX_PROCESSES = 64
 # Requests waiting for one of those; past this many a new one is turned away at once (its client runs it itself).
 MAX_QUEUED = 128
 # A client that connected must say what it wants (and then "go") within this many seconds.
@@ -71,6 +77,7 @@ class _Client:
     request: dict[str, Any] = field(default_factory=dict)
     fds: list[int] = field(default_factory=list)
     pid: int | None = None
+    started: float | None = None  # time.monotonic() at fork
     counted: bool = False  # in ServerStats.requests
 
 
@@ -253,6 +260,10 @@ class WarmServer:
 
     def _timeout(self) -> float | None:
         deadlines = [c.deadline for c in self._clients if c.deadline is not None]
+        if self._queue:  # a request turning slow frees a slot for the queue
+            now = time.monotonic()
+            turning = (c.started + SLOW_AFTER for c in self._by_pid.values() if c.started is not None)
+            deadlines += [moment for moment in turning if moment > now]
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -264,7 +275,7 @@ class WarmServer:
 
     def _grant_slots(self) -> None:
         """Tell queued clients, oldest first, that a slot is theirs; the slot is held until their "go"."""
-        while self._queue and not self._stopping and self._slots_used() < self.max_children:
+        while self._queue and not self._stopping and self._slot_free():
             client = self._queue.popleft()
             if not self._send(client, {"ready": True}):
                 self._drop(client)
@@ -272,8 +283,13 @@ class WarmServer:
             client.state = "ready"
             client.deadline = time.monotonic() + HANDSHAKE_TIMEOUT
 
-    def _slots_used(self) -> int:
-        return len(self._by_pid) + sum(1 for c in self._clients if c.state == "ready")
+    def _slot_free(self) -> bool:
+        ready = sum(1 for c in self._clients if c.state == "ready")
+        if len(self._by_pid) + ready >= MAX_PROCESSES:
+            return False
+        slow = time.monotonic() - SLOW_AFTER
+        young = sum(1 for c in self._by_pid.values() if c.started is not None and c.started > slow)
+        return young + ready < self.max_children
 
     # --- signals -----------------------------------------------------------------------
 
@@ -398,6 +414,9 @@ class WarmServer:
         client.state = "queued"
         client.deadline = None  # the client decides how long it waits for its turn
         self._queue.append(client)
+        self._grant_slots()
+        if client.state == "queued":  # alive, but its turn comes later: the client waits rather than run it cold
+            self._send(client, {"queued": len(self._queue)})
 
     def _check(self, request: dict[str, Any]) -> str | None:
         """Why this server must not answer the request (None: it may). Sets restart_reason when the server itself
@@ -504,6 +523,7 @@ class WarmServer:
         protocol.close_fds(client.fds)  # the child has them now
         client.fds = []
         client.pid = pid
+        client.started = time.monotonic()
         client.state = "running"
         client.deadline = None
         self._by_pid[pid] = client
