@@ -210,6 +210,36 @@ def test_a_command_corpus_gives_the_same_stdout_stderr_and_exit_codes_warm_and_c
     assert codes[("list", "--bogus")] == 2
 
 
+def test_each_request_has_its_own_user_settings_clock_and_environment(served):
+    """Requests one after the other with other users, currencies, zones and clocks: nothing carries over."""
+    home = served.home
+    steps = [
+        ({"FINBUDDY_USER": "bob", "FINBUDDY_FAKE_NOW": "2026-01-02T08:00:00+00:00"}, ("add", "5", "food")),
+        ({"FINBUDDY_USER_CURRENCY": "EUR"}, ("add", "7", "fun")),
+        ({}, ("list", "--json")),
+        ({"FINBUDDY_USER": "bob"}, ("list",)),
+        (
+            {"FINBUDDY_USER_TIMEZONE": "Pacific/Kiritimati", "FINBUDDY_FAKE_NOW": "2026-11-30T23:00:00+00:00"},
+            ("quota",),
+        ),
+        ({}, ("quota",)),
+        ({"FINBUDDY_USER_CURRENCY": "EUR"}, ("summary", "--json")),
+        ({}, ("summary", "--json")),
+    ]
+    before = served.requests()
+    warm = [run(home, *args, **env) for env, args in steps]
+    assert served.requests() == before + len(steps)
+    cold_home = home.parent / "cold-home"
+    cold = [run(cold_home, *args, cold=True, **env) for env, args in steps]
+    for (env, args), w, c in zip(steps, warm, cold, strict=True):
+        assert (w.code, w.out, w.err) == (c.code, c.out, c.err), (env, args)
+    assert [r["user"] for r in json.loads(warm[2].out)] == ["alice"]
+    assert b"2026-01-02" in warm[3].out and b"food" in warm[3].out and b"fun" not in warm[3].out  # bob's
+    assert b"resets at 2026-12-02T00:00+14:00" in warm[4].out  # 2026-11-30T23:00Z is Dec 1st there
+    assert b"resets at 2026-11-26T00:00+00:00" in warm[5].out  # the base clock again
+    assert json.loads(warm[6].out)["currency"] == "EUR" and json.loads(warm[7].out)["currency"] == "USD"
+
+
 def _pty_run(home: Path, args: list[str], cold: bool, columns: int) -> tuple[int, bytes]:
     """Run on a pseudo-terminal `columns` wide (no COLUMNS, colours on): what a person sees, byte for byte."""
     env = base_env(home)
