@@ -416,8 +416,9 @@ class ServingSide:
                 return
             pause = min(pause * 2, self.LONGEST_PAUSE)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server after the requests it runs (SIGTERM), killing it if that takes longer than `timeout`."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server after the requests it runs (SIGTERM), killing it if that takes longer than `timeout`:
+        the requests' own processes go on and report to their clients (`daemon stop` waits 30 s in all)."""
         with self._lock:
             self.stopping.set()
             proc = self._proc
