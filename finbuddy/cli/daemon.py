@@ -268,7 +268,7 @@ def serve(
 
     ctx = state.current().context
     settings = ctx.settings
-    failed = preload()
+    failed = preload(settings.paths.runtime_dir / "rehearsal")
     server = WarmServer(
         settings.paths.runtime_dir / SOCKET_NAME,
         settings.paths.config_file,

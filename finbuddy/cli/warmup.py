@@ -4,6 +4,7 @@ ones; and what a request's process undoes of the server's own set-up."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 # Imported by `daemon serve` before it forks a process per request (besides every finbuddy module): what commands
 # import inside functions, for start-up speed. A name missing here only costs its import to each request using it.
@@ -50,8 +51,9 @@ IMPORT_TIME_ENV = (
 )
 
 
-def preload() -> list[str]:
-    """Import every finbuddy module and PRELOAD, build every command, rehearse; what did not go as planned."""
+def preload(scratch: Path) -> list[str]:
+    """Import every finbuddy module and PRELOAD, build every command, rehearse in the directory `scratch`; what
+    did not go as planned."""
     import gc
     import importlib
     import pkgutil
@@ -72,7 +74,7 @@ def preload() -> list[str]:
             failed.append(name)
     prebuild()
     threads = threading.active_count()
-    _rehearse()
+    _rehearse(scratch)
     if threading.active_count() > threads:  # forking a process with other threads copies locks they may hold
         failed.append(f"(the rehearsal left {threading.active_count() - threads} threads running)")
     gc.collect()
@@ -105,24 +107,29 @@ REHEARSAL: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _rehearse() -> None:
-    """Run REHEARSAL in a temporary home, its output discarded, then leave no trace of it: the environment and
-    the standard streams as they were, the home removed. What fails in it only stays cold."""
+def _rehearse(home: Path) -> None:
+    """Run REHEARSAL with `home` as FINBUDDY_HOME, its output discarded, then leave no trace of it: the environment
+    and the standard streams as they were, the home removed (also first: what a server killed while rehearsing
+    left). What fails in it only stays cold."""
     import contextlib
     import io
     import os
     import shutil
-    import tempfile
 
     from finbuddy.cli import run_here
+    from finbuddy.config import make_private_dir
 
     saved = dict(os.environ)
-    home = tempfile.mkdtemp(prefix="finbuddy-rehearsal-")
+    shutil.rmtree(home, ignore_errors=True)
+    make_private_dir(home)
     try:
         os.environ.clear()
         os.environ.update({k: v for k, v in saved.items() if not k.startswith(("FINBUDDY_", "OPENAI_"))})
         os.environ.update(
-            FINBUDDY_HOME=home, FINBUDDY_USER="rehearsal", FINBUDDY_USER_TIMEZONE="UTC", FINBUDDY_AI_PROVIDER="offline"
+            FINBUDDY_HOME=str(home),
+            FINBUDDY_USER="rehearsal",
+            FINBUDDY_USER_TIMEZONE="UTC",
+            FINBUDDY_AI_PROVIDER="offline",
         )
         sink = io.StringIO()
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
