@@ -51,7 +51,10 @@ def scan(argv: list[str]) -> CommandLine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one finbuddy command; returns the exit code of SPEC.md."""
+    """Run one finbuddy command; returns the exit code of SPEC.md.
+
+    On the user's warm server if one answers (cli/client.py; the output and exit code are the same), else here.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     line = scan(args)
     if line.version:
@@ -59,9 +62,19 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"finbuddy {__version__}\n")
         return 0
+    from finbuddy.cli.client import run_warm
+
+    code = run_warm(args, line.command)
+    if code is not None:
+        return code
+    return run_here(args, line)
+
+
+def run_here(argv: list[str], line: CommandLine | None = None) -> int:
+    """Run one command in this process: the cold path, and what the warm server runs for every request."""
     from finbuddy.cli.boundary import invoke
 
-    return invoke(args, line)
+    return invoke(argv, line)
 
 
 def run() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -108,6 +108,30 @@ def app_for(command: str | None) -> typer.Typer:
     else (no command, help, typos) every group."""
     module = COMMAND_MODULES.get(command) if command is not None else None
     return build_app((module,)) if module else build_app()
+
+
+_prebuilt: dict[str, Any] = {}
+
+
+def prebuild() -> None:
+    """Build the Click command of every group (and of the whole app) now: the warm server does it once, before it
+    forks a process per request, so that no request pays for inspecting the command signatures."""
+    from typer.main import get_command
+
+    for module in MODULES:
+        _prebuilt[module] = get_command(build_app((module,)))
+    _prebuilt[""] = get_command(build_app())
+
+
+def command_for(command: str | None) -> Any:
+    """The Click command that runs `command` (the first word): prebuilt in a warm server, else built now."""
+    module = COMMAND_MODULES.get(command) if command is not None else None
+    built = _prebuilt.get(module or "")
+    if built is not None:
+        return built
+    from typer.main import get_command
+
+    return get_command(app_for(command))
 
 
 def __getattr__(name: str) -> typer.Typer:

@@ -21,11 +21,9 @@ def _under_tests() -> bool:
 
 
 def _run(argv: list[str], command_name: str | None) -> int:
-    from typer.main import get_command
+    from finbuddy.cli.app import command_for
 
-    from finbuddy.cli.app import app_for
-
-    command = get_command(app_for(command_name))
+    command = command_for(command_name)
     # Click's make_context + invoke rather than command.main(): main() turns Ctrl-C into a silent exit 130
     # and a closed stdout into exit 1, both of which are this boundary's to answer.
     with command.make_context("finbuddy", list(argv)) as ctx:

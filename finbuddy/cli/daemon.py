@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from finbuddy.cli import state
+from finbuddy.cli.client import NO_SERVER_ENV
 from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+    from finbuddy.config import Settings
 
 daemon_app = typer.Typer(
     help="The background daemon: daily AI insights for every user, cache upkeep, and refunds of dead reservations.",
@@ -73,11 +76,19 @@ def _progress_factory(console):
     return progress_for
 
 
+NoServeOption = Annotated[
+    bool, typer.Option("--no-serve", help="Run the jobs only: no warm server for your commands (README, Warm start).")
+]
+
+
 @daemon_app.command("run")
 def run(
     detached: Annotated[bool, typer.Option("--detached", hidden=True, help="Started by `daemon start`.")] = False,
+    no_serve: NoServeOption = False,
 ) -> None:
-    """Run the daemon in the foreground (for systemd or a supervisor); SIGTERM or Ctrl-C stops it cleanly."""
+    """Run the daemon in the foreground (for systemd or a supervisor); SIGTERM or Ctrl-C stops it cleanly.
+
+    Besides its jobs it serves your commands warm (`daemon serve`), unless --no-serve."""
     import logging
 
     from finbuddy.daemon.process import log_path, run_foreground
@@ -100,7 +111,11 @@ def run(
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         sys.stderr.write(f"finbuddy daemon: logging to {log_path(ctx.settings)}; stop with Ctrl-C or SIGTERM\n")
-    run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler)
+    from finbuddy.server import supported
+
+    serving = not no_serve and supported()
+    serve_command = [sys.executable, "-m", "finbuddy", "daemon", "serve"] if serving else None
+    run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler, serve_command=serve_command)
 
 
 def _check_queue(settings) -> None:
@@ -111,14 +126,15 @@ def _check_queue(settings) -> None:
         check_queue_settings(settings)
 
 
-def daemon_run_command() -> list[str]:
+def daemon_run_command(no_serve: bool = False) -> list[str]:
     """How this finbuddy runs `daemon run` in a new process: the same interpreter and package, whatever PATH holds."""
-    return [sys.executable, "-m", "finbuddy", "daemon", "run", "--detached"]
+    return [sys.executable, "-m", "finbuddy", "daemon", "run", "--detached", *(["--no-serve"] if no_serve else [])]
 
 
 @daemon_app.command("start")
 def start(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the daemon to come up.")] = 15.0,
+    no_serve: NoServeOption = False,
     json_: JsonOption = False,
 ) -> None:
     """Start the daemon in the background (a pidfile under a lock: a second one refuses)."""
@@ -126,7 +142,7 @@ def start(
 
     settings = state.current().settings
     _check_queue(settings)
-    info = start_detached(settings, daemon_run_command(), wait_seconds=wait)
+    info = start_detached(settings, daemon_run_command(no_serve), wait_seconds=wait)
     data = {**info.to_json(), "log_file": str(log_path(settings))}
     emit(data, json_, lambda: say(f"Started the finbuddy daemon (pid {info.pid}); log: {data['log_file']}"))
 
@@ -162,6 +178,7 @@ def status(json_: JsonOption = False) -> None:
     ctx = state.current().context
     info = daemon_info(ctx.settings)
     data: dict[str, Any] = {**info.to_json(), "log_file": str(log_path(ctx.settings))}
+    data["server"] = _server_status(ctx.settings)
     views = []
     try:
         views = JobRunner(ctx).views()
@@ -194,6 +211,7 @@ def status(json_: JsonOption = False) -> None:
         else:
             say("finbuddy daemon: not running")
         say(f"log: {data['log_file']}")
+        say(_server_line(data["server"]))
         queue = data.get("queue")
         if queue is not None:
             say(_queue_line(queue))
@@ -258,6 +276,87 @@ def _queue_line(queue: dict[str, Any]) -> str:
         f"queue {queue['queue']} at {queue['url']}: {queue['waiting']} messages waiting, {queue['delayed']} delayed "
         f"(retries), {queue['dead_letters']} dead letters, {queue['consumers']} consumers"
     )
+
+
+def _server_status(settings: Settings) -> dict[str, Any]:
+    """What the warm server on the user's socket says of itself (`serving` False: none answers there)."""
+    from finbuddy.cli.client import disabled
+    from finbuddy.server import SOCKET_NAME
+    from finbuddy.server.protocol import query_status
+
+    path = settings.paths.runtime_dir / SOCKET_NAME
+    answer = query_status(str(path)) or {}
+    keys = ("pid", "version", "started_at", "requests", "running", "queued", "declined", "crashed")
+    return {
+        "serving": bool(answer.get("serving")),
+        "socket": str(path),
+        **{key: answer.get(key) for key in keys},
+        "disabled_here": disabled(),
+    }
+
+
+def _server_line(server: dict[str, Any]) -> str:
+    if not server["serving"]:
+        line = f"warm server: not serving (socket {server['socket']})"
+    else:
+        line = (
+            f"warm server: serving on {server['socket']} (pid {server['pid']}, since {server['started_at']}): "
+            f"{server['requests']} requests answered, {server['running']} running"
+        )
+    if server["disabled_here"]:
+        line += f"; {NO_SERVER_ENV} is set here: commands from this environment run cold"
+    return line
+
+
+@daemon_app.command("serve")
+def serve(
+    lifeline: Annotated[
+        int | None, typer.Option("--lifeline", hidden=True, help="Stop when this descriptor closes (`daemon run`).")
+    ] = None,
+) -> None:
+    """Serve your commands warm, without the jobs (`daemon run` does both); Ctrl-C or SIGTERM stops it.
+
+    A command finds the server on its socket and runs in a process forked from it, with its modules already
+    imported: the same output and exit code, in a fraction of the time. FINBUDDY_NO_SERVER=1 turns it off."""
+    import logging
+    import os
+
+    from finbuddy.cli import run_here
+    from finbuddy.cli.warmup import IMPORT_TIME_ENV, forget_server_logging, preload
+    from finbuddy.daemon.process import SERVER_LOG_NAME, daemon_logging, log_path
+    from finbuddy.server import RESTART_EXIT, SOCKET_NAME
+    from finbuddy.server.serve import WarmServer
+
+    ctx = state.current().context
+    settings = ctx.settings
+    failed = preload(settings.paths.runtime_dir / "rehearsal")
+    server = WarmServer(
+        settings.paths.runtime_dir / SOCKET_NAME,
+        settings.paths.config_file,
+        run_here,
+        started_at=ctx.now().isoformat(),
+        import_time_env=IMPORT_TIME_ENV,
+        in_child=forget_server_logging,
+        lifeline_fd=lifeline,
+    )
+    console: logging.Handler | None = None
+    if lifeline is None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        sys.stderr.write(
+            f"finbuddy warm server: serving on {server.socket_path}; logging to "
+            f"{log_path(settings, SERVER_LOG_NAME)}; stop with Ctrl-C or SIGTERM\n"
+        )
+    with daemon_logging(settings, console, name=SERVER_LOG_NAME):
+        if failed:
+            logging.getLogger("finbuddy.server").warning("warm-up incomplete: %s", ", ".join(failed))
+        outcome = server.serve()
+    if outcome == "restart":
+        if lifeline is not None:
+            raise typer.Exit(RESTART_EXIT)  # the daemon starts a new one
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, sys.orig_argv)  # a new process: the new version, the new configuration
 
 
 def _brief_result(result: Any) -> str:

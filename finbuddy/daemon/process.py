@@ -1,4 +1,5 @@
-"""The daemon as a process: pidfile under an fcntl lock, detached start, stop by SIGTERM, status, rotating log."""
+"""The daemon as a process: pidfile under an fcntl lock, detached start, stop by SIGTERM, status, rotating log, and
+the warm server it runs beside its jobs (a child process it restarts)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ log = logging.getLogger("finbuddy.daemon")
 
 PIDFILE_NAME = "daemon.pid"
 LOG_NAME = "daemon.log"
+SERVER_LOG_NAME = "server.log"  # the warm server's log (a process of its own: two writers would race at rotation)
 CONSOLE_NAME = "daemon-console.log"  # what a detached daemon printed before its log was set up
 LOG_MAX_BYTES = 1_000_000
 LOG_BACKUPS = 5
@@ -38,8 +40,8 @@ def pidfile_path(settings: Settings) -> Path:
     return settings.paths.runtime_dir / PIDFILE_NAME
 
 
-def log_path(settings: Settings) -> Path:
-    return settings.paths.log_dir / LOG_NAME
+def log_path(settings: Settings, name: str = LOG_NAME) -> Path:
+    return settings.paths.log_dir / name
 
 
 @dataclass(frozen=True)
@@ -285,9 +287,11 @@ class _LogFile(logging.handlers.RotatingFileHandler):
 
 
 @contextmanager
-def daemon_logging(settings: Settings, extra_handler: logging.Handler | None = None) -> Iterator[Path]:
+def daemon_logging(
+    settings: Settings, extra_handler: logging.Handler | None = None, name: str = LOG_NAME
+) -> Iterator[Path]:
     """Log finbuddy's messages to the rotating daemon log (and optionally the console) while the block runs."""
-    path = log_path(settings)
+    path = log_path(settings, name)
     try:
         make_private_dir(path.parent)
         handler = _LogFile(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
@@ -334,15 +338,125 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_foreground(ctx, stop: threading.Event, progress_for=None, console_handler: logging.Handler | None = None):
-    """`daemon run`: hold the pidfile, log to the rotating file, loop until SIGTERM/SIGINT."""
+class ServingSide:
+    """The warm server beside the daemon's jobs: `command` (the CLI's `daemon serve`) run as a child process.
+
+    A process of its own, not a thread: the server forks a process per request, which is only safe from a process
+    without other threads (the jobs run several). It gets a pipe's read end (`--lifeline FD`) and stops when the
+    daemon is gone, even after a kill -9. It is started again at once when it exits with RESTART_EXIT (it found
+    itself outdated: another finbuddy version installed, or the configuration file changed), after a growing
+    pause when it fails, and not at all when it stopped cleanly (someone stopped it on purpose).
+    """
+
+    FIRST_PAUSE = 1.0
+    LONGEST_PAUSE = 300.0
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self.stopping = threading.Event()
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._supervise, name="finbuddy-warm-server", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> tuple[subprocess.Popen, int] | None:
+        with self._lock:
+            if self.stopping.is_set():
+                return None
+            lifeline_r, lifeline_w = os.pipe()
+            try:
+                self._proc = subprocess.Popen(
+                    [*self.command, "--lifeline", str(lifeline_r)],
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(lifeline_r,),
+                    close_fds=True,
+                )
+            except OSError:
+                os.close(lifeline_w)
+                raise
+            finally:
+                os.close(lifeline_r)
+            return self._proc, lifeline_w
+
+    def _supervise(self) -> None:
+        from finbuddy.server import RESTART_EXIT
+
+        pause = self.FIRST_PAUSE
+        while not self.stopping.is_set():
+            try:
+                spawned = self._spawn()
+            except OSError as exc:
+                log.error("warm server: cannot start %s: %s", self.command[0], exc)
+                spawned = None
+                if self.stopping.wait(pause):
+                    return
+                pause = min(pause * 2, self.LONGEST_PAUSE)
+                continue
+            if spawned is None:
+                return
+            proc, lifeline = spawned
+            log.info("warm server: started (pid %d)", proc.pid)
+            code = proc.wait()
+            os.close(lifeline)
+            if self.stopping.is_set():
+                return
+            if code == RESTART_EXIT:
+                self.restarts += 1
+                pause = self.FIRST_PAUSE
+                continue
+            if code == 0:
+                log.info("warm server (pid %d) stopped; commands run cold until the daemon restarts", proc.pid)
+                return
+            log.warning("warm server (pid %d) exited with %s; starting it again in %.0fs", proc.pid, code, pause)
+            if self.stopping.wait(pause):
+                return
+            pause = min(pause * 2, self.LONGEST_PAUSE)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server after the requests it runs (SIGTERM), killing it if that takes longer than `timeout`:
+        the requests' own processes go on and report to their clients (`daemon stop` waits 30 s in all)."""
+        with self._lock:
+            self.stopping.set()
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("warm server (pid %d) did not stop within %.0fs; killing it", proc.pid, timeout)
+                proc.kill()
+                proc.wait()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def run_foreground(
+    ctx,
+    stop: threading.Event,
+    progress_for=None,
+    console_handler: logging.Handler | None = None,
+    serve_command: list[str] | None = None,
+):
+    """`daemon run`: hold the pidfile, log to the rotating file, serve warm commands with `serve_command` (the CLI's
+    `daemon serve`; None: not), loop until SIGTERM/SIGINT."""
     from finbuddy.daemon.scheduler import Daemon, JobRunner
 
     pidfile = PidFile(pidfile_path(ctx.settings))
     pidfile.acquire(ctx.now())
     try:
         with daemon_logging(ctx.settings, console_handler), stop_on_signals(stop):
-            runner = JobRunner(ctx, stop=stop, progress_for=progress_for)
-            Daemon(runner).run_forever()
+            serving = ServingSide(serve_command) if serve_command else None
+            if serving is not None:
+                serving.start()
+            try:
+                runner = JobRunner(ctx, stop=stop, progress_for=progress_for)
+                Daemon(runner).run_forever()
+            finally:
+                if serving is not None:
+                    serving.stop()
     finally:
         pidfile.release()
