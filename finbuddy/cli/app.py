@@ -67,6 +67,7 @@ MODULES = (
     "profile",
     "recurring",
     "trend",
+    "rules",
 )
 COMMAND_MODULES = {
     "add": "records",
@@ -88,6 +89,8 @@ COMMAND_MODULES = {
     "profile": "profile",
     "recurring": "recurring",
     "trend": "trend",
+    "categorize": "rules",
+    "rules": "rules",
 }
 
 

@@ -1,3 +1,3 @@
 """The schema revision this code needs; a test keeps it equal to Alembic's head."""
 
-HEAD_REVISION = "0008_budget_alerts"
+HEAD_REVISION = "0009_category_rules"
