@@ -80,12 +80,13 @@ def _render_categorize(result) -> None:
         merchants = len(result.left_merchants)
         say(
             f"{result.left} uncategorised record{'s' if result.left != 1 else ''} of {merchants} "
-            f"merchant{'s' if merchants != 1 else ''} have no rule{hint}."
+            f"merchant{'s' if merchants != 1 else ''} {'has' if result.left == 1 else 'have'} no rule{hint}."
         )
     if result.without_merchant:
+        one = result.without_merchant == 1
         say(
-            f"{result.without_merchant} uncategorised record{'s' if result.without_merchant != 1 else ''} "
-            "have no merchant: `finbuddy edit ID --category C` files them."
+            f"{result.without_merchant} uncategorised record{'' if one else 's'} {'has' if one else 'have'} "
+            "no merchant: `finbuddy edit ID --category C` files them."
         )
 
 
@@ -147,7 +148,7 @@ def add(
         assert after is not None and after.category is not None  # a rule was just set
         refiled = ""
         if change.refiled:
-            refiled = f"; {change.refiled} record{'s' if change.refiled != 1 else ''} re-filed"
+            refiled = f"; {change.refiled} record{'s' if change.refiled != 1 else ''} filed under it now"
         say(f"Rule: {printable(after.merchant)} → {printable(after.category)} (yours){refiled}")
 
     emit(change.to_json(), json_, render)
