@@ -104,8 +104,7 @@ def add(
 ) -> None:
     """Record an expense (or income with --income) and print it.
 
-    Quick entry: one quoted argument in plain words, e.g. "coffee 4.50 at Starbucks yesterday" or "+3200 salary"
-    (amount, category, "at" merchant, date, "income"); anything missing or ambiguous is refused.
+    Or quick entry, one quoted line in plain words: finbuddy add "coffee 4.50 at Starbucks yesterday".
     """
     from finbuddy.dates import parse_date
     from finbuddy.ledger.records import record_entry
