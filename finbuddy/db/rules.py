@@ -74,12 +74,6 @@ def _fillable(user_id: int) -> list[sa.ColumnElement[bool]]:
     ]
 
 
-def fillable_merchants(conn: Connection, user_id: int) -> list[tuple[str, int]]:
-    """(merchant as spelled, records) of the user's records a rule may fill (served by ix_records_user_category)."""
-    stmt = sa.select(records.c.merchant, sa.func.count()).where(*_fillable(user_id)).group_by(records.c.merchant)
-    return [(merchant, int(count)) for merchant, count in conn.execute(stmt)]
-
-
 def uncategorized_without_merchant(conn: Connection, user_id: int) -> int:
     """The user's `uncategorized` records with no merchant: no rule can tell what they were."""
     stmt = sa.select(sa.func.count()).where(
@@ -88,16 +82,32 @@ def uncategorized_without_merchant(conn: Connection, user_id: int) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def fill_records(conn: Connection, user_id: int, spellings: Sequence[str], category: str, now: dt.datetime) -> int:
-    """Give the fillable records of these merchant spellings `category` (marked as filled by a rule)."""
-    if not spellings:
-        return 0
-    stmt = (
-        sa.update(records)
-        .where(*_fillable(user_id), records.c.merchant.in_(list(spellings)))
-        .values(category=category, category_source=BY_RULE, updated_at=now)
-    )
-    return conn.execute(stmt).rowcount
+def fillable_records(conn: Connection, user_id: int, lock: bool = False) -> list[tuple[int, str]]:
+    """(id, merchant) of the user's records a rule may fill; `lock`: locked until the transaction ends (PostgreSQL;
+    a SQLite writer holds the database's write lock already), so fill_records can change them by key alone."""
+    stmt = sa.select(records.c.id, records.c.merchant).where(*_fillable(user_id))
+    if lock:
+        stmt = stmt.with_for_update()
+    return [(record_id, merchant) for record_id, merchant in conn.execute(stmt)]
+
+
+FILL_CHUNK = 500
+
+
+def fill_records(conn: Connection, user_id: int, ids: Sequence[int], category: str, now: dt.datetime) -> int:
+    """Give these records (read by fillable_records with `lock`, in this transaction) `category`, marked as filled
+    by a rule. By primary key only: with the fillable conditions in the statement, SQLite picks the category index
+    and reads every uncategorised record once per statement (a minute for 40,000 records and 3,000 rules)."""
+    changed = 0
+    for start in range(0, len(ids), FILL_CHUNK):
+        chunk = list(ids[start : start + FILL_CHUNK])
+        stmt = (
+            sa.update(records)
+            .where(records.c.user_id == user_id, records.c.id.in_(chunk))
+            .values(category=category, category_source=BY_RULE, updated_at=now)
+        )
+        changed += conn.execute(stmt).rowcount
+    return changed
 
 
 def refile_records(conn: Connection, user_id: int, spellings: Sequence[str], category: str, now: dt.datetime) -> int:
@@ -153,8 +163,7 @@ def count_fills(conn: Connection, user_id: int, fills: Iterable[RuleFill], now: 
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    for row in rows:
-        conn.execute(stmt, row)
+    conn.execute(stmt, rows)
 
 
 def put_rule(

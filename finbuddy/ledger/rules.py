@@ -273,32 +273,31 @@ class CategorizeResult:
 
 @dataclass(frozen=True)
 class FillPlan:
-    """The fillable records grouped by merchant key: which a rule fills (with the spellings), which stay."""
+    """The fillable records grouped by merchant key: which a rule fills (with the records' ids), which stay."""
 
-    filled: list[tuple[Rule, list[str], int]]
-    left: dict[str, tuple[str, int]]  # key -> (a spelling, records)
+    filled: list[tuple[Rule, list[int]]]
+    left: dict[str, tuple[str, int]]  # key -> (the most frequent spelling, records)
 
 
-def plan_fills(book: RuleBook, fillable: Iterable[tuple[str, int]]) -> FillPlan:
-    spellings: dict[str, list[str]] = defaultdict(list)
-    counts: Counter[str] = Counter()
+def plan_fills(book: RuleBook, fillable: Iterable[tuple[int, str]]) -> FillPlan:
+    """Group the fillable (id, merchant) records by merchant key and rule."""
+    ids: dict[str, list[int]] = defaultdict(list)
     shown: dict[str, Counter[str]] = defaultdict(Counter)
-    for merchant, count in fillable:
+    for record_id, merchant in fillable:
         key = merchant_key(merchant)
         if not key:
             continue
-        spellings[key].append(merchant)
-        counts[key] += count
-        shown[key][merchant] += count
+        ids[key].append(record_id)
+        shown[key][merchant] += 1
     filled = []
     left = {}
-    for key in sorted(counts):
+    for key in sorted(ids):
         rule = book.rules.get(key)
         if rule is not None and rule.active:
-            filled.append((rule, sorted(spellings[key]), counts[key]))
+            filled.append((rule, sorted(ids[key])))
         else:
             spelling = sorted(shown[key].items(), key=lambda item: (-item[1], item[0]))[0][0]
-            left[key] = (spelling, counts[key])
+            left[key] = (spelling, len(ids[key]))
     return FillPlan(filled, left)
 
 
@@ -314,7 +313,7 @@ def merchants_for_model(ctx: Context) -> tuple[list[tuple[str, str]], list[str]]
         if user_id is None:
             return [], []
         book = load_rulebook(conn, user_id)
-        plan = plan_fills(book, q.fillable_merchants(conn, user_id))
+        plan = plan_fills(book, q.fillable_records(conn, user_id))
         categories = [c for c in record_q.user_categories(conn, user_id) if c != UNCATEGORIZED]
     merchants = [(key, spelling) for key, (spelling, _) in plan.left.items() if book.may_ask_model(key)]
     return merchants, categories
@@ -341,13 +340,16 @@ def fill_from_rules(
         if answers and not dry_run:
             q.add_model_answers(conn, user_id, answers, now)
         book = load_rulebook(conn, user_id)
-        plan = plan_fills(book, q.fillable_merchants(conn, user_id))
+        plan = plan_fills(book, q.fillable_records(conn, user_id, lock=not dry_run))
         counter = FillCounter()
-        for rule, spellings, count in plan.filled:
+        by_category: dict[str, list[int]] = defaultdict(list)
+        for rule, ids in plan.filled:
             assert rule.category is not None  # plan_fills takes active rules only
-            done = count if dry_run else q.fill_records(conn, user_id, spellings, rule.category, now)
-            if done:
-                counter.add(rule, done)
+            counter.add(rule, len(ids))
+            by_category[rule.category].extend(ids)
+        if not dry_run:
+            for category, ids in sorted(by_category.items()):
+                q.fill_records(conn, user_id, sorted(ids), category, now)
         if counter.rows and not dry_run:
             q.count_fills(conn, user_id, counter.fills(), now)
             bump_data_version(conn, user_id)
