@@ -158,7 +158,7 @@ ai_calls = Table(
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("id", String(32), nullable=False),
-    Column("kind", String(16), nullable=False),  # ask | insight
+    Column("kind", String(16), nullable=False),  # ask | insight | categorize
     Column("day", Date, nullable=False),  # the quota day the call counts against
     Column("global_day", Date, nullable=False),  # the UTC day of the global limit
     Column("status", String(16), nullable=False),  # reserved | succeeded | refunded | cache_hit

@@ -139,9 +139,6 @@ class RuleBook:
         """Whether the model may be asked about this merchant: it has no rule, block or answer of any kind."""
         return key not in self.rules
 
-    def __len__(self) -> int:
-        return sum(1 for rule in self.rules.values() if rule.active)
-
 
 def load_rulebook(conn, user_id: int | None) -> RuleBook:
     from finbuddy.db import rules as q
