@@ -326,7 +326,8 @@ def understand(
     with ctx.db.read() as conn:
         user_id = find_user_id(conn, ctx.user)
         known = [] if user_id is None else [c for c in record_q.user_categories(conn, user_id) if c != UNCATEGORIZED]
-        rule = load_rulebook(conn, user_id).rule_for(reading.merchant)
+        # The rules need the user's whole merchant history: only read it when there is a merchant to look up.
+        rule = load_rulebook(conn, user_id).rule_for(reading.merchant) if reading.merchant else None
     choice = choose_category(reading, known, rule)
     problems = list(reading.problems)
     if choice.category is None:
