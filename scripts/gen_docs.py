@@ -44,6 +44,10 @@ EXAMPLES: list[tuple[str, list[str]]] = [
     ("usage (`usage --json`)", ["usage", "--days", "2", "--json"]),
     ("profile (`profile show --json`)", ["profile", "show", "--json"]),
     ("export (`export --format json`)", ["export", "--format", "json"]),
+    ("", ["add", "52.10", "dining", "--merchant", "Sushi Zen", "--date", "2026-11-15"]),
+    ('quick entry (`add "…" --json`: a record)', ["add", "sushi 23.50 at Sushi Zen yesterday", "--json"]),
+    ("rules (`rules list --json`)", ["rules", "list", "--json"]),
+    ("categorize (`categorize --dry-run --json`)", ["categorize", "--dry-run", "--json"]),
     ("an error (`--json`, exit 2)", ["add", "12.345", "food", "--json"]),
 ]
 BEGIN = "<!-- generated: keys (scripts/gen_docs.py) -->"

@@ -56,6 +56,7 @@ class TestHeaders:
             "columns": None,
             "ignored_columns": None,
             "sign": None,  # every row has its kind: no amount is read by its sign
+            "categorized": {"enabled": True, "rows": 0, "rules": []},  # every row has its category
         }
         assert records(cli) == [
             ("2026-11-01", "expense", "12.50", "groceries", "Tesco", "milk, eggs"),

@@ -331,3 +331,38 @@ def test_migrations_are_not_cut_short_by_the_time_limits_of_commands(empty_url):
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "50ms"
     finally:
         db.dispose()
+
+
+@BACKENDS
+def test_upgrade_to_category_rules_marks_who_chose_each_category(empty_url):
+    """Revision 0009 classifies the existing records: no fingerprint = added by hand ('user': no rule changes it);
+    imported with a real category = 'import'; imported uncategorized = NULL (a rule may fill it)."""
+    db = Database(empty_url, auto_migrate=False)
+    try:
+        upgrade(db, "0008_budget_alerts")
+        with db.raw_write() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (name, next_record_id, data_version, portfolio_version, created_at) "
+                "VALUES ('old', 4, 0, 0, '2026-11-01 09:00:00+00:00')"
+            )
+            uid = conn.exec_driver_sql("SELECT id FROM users WHERE name = 'old'").scalar_one()
+            for rid, category, fingerprint in (
+                (1, "uncategorized", None),
+                (2, "food", "f2"),
+                (3, "uncategorized", "f3"),
+            ):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO records (user_id, id, kind, amount_cents, expense_date, category, merchant, "
+                        "fingerprint, created_at, updated_at) "
+                        "VALUES (:u, :i, 'expense', 100, :d, :c, 'Shop', :f, :t, :t)"
+                    ),
+                    {"u": uid, "i": rid, "c": category, "f": fingerprint, "d": dt.date(2026, 11, 1), "t": NOW},
+                )
+        assert upgrade(db) == ("0008_budget_alerts", HEAD_REVISION)
+    finally:
+        db.dispose()
+    sources = query(empty_url, "SELECT category_source FROM records ORDER BY id")
+    assert [r["category_source"] for r in sources] == ["user", "import", None]
+    assert count_rows(empty_url, "category_rules") == 0
+    assert schema_diff(empty_url) == []

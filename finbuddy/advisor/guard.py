@@ -31,6 +31,7 @@ from finbuddy.advisor.providers import (
     provider_for,
 )
 from finbuddy.advisor.quota import (
+    USER_KINDS,
     QuotaStatus,
     build_status,
     global_ceiling,
@@ -346,7 +347,7 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
     limit = settings.ai.daily_quota
     global_limit = settings.ai.global_daily_limit
     day, gday, now = quota_day(ctx), global_day(ctx), ctx.now()
-    counts_quota = kind == "ask"
+    counts_quota = kind in USER_KINDS
     call_id = uuid.uuid4().hex
     with ctx.db.write() as conn:
         user_id = ensure_user(conn, ctx.user, now)
@@ -611,3 +612,85 @@ def estimate_cost_micro_usd(
     cost = tokens_in * price_in + tokens_out * price_out
     # The ledger's column is a signed 64-bit integer; no real call comes near it.
     return MAX_COST_MICRO_USD if not cost < MAX_COST_MICRO_USD else round(cost)
+
+
+# --- categorize: the model names the categories of merchants (finbuddy.advisor.categorize) --------------------
+
+
+@dataclass(frozen=True)
+class CategorizeReply:
+    """One guarded categorize call: the answer as `parse` read it."""
+
+    value: Any
+    model: str
+    cached: bool
+    quota: QuotaStatus
+
+
+def categorize_call(
+    ctx: Context,
+    messages: list[dict[str, str]],
+    parse: Callable[[str], Any],
+    max_tokens: int,
+    version: str,
+) -> CategorizeReply:
+    """One call of kind "categorize", the guard's order: the answer cache (keyed by the prompt itself: the answer
+    depends on nothing else) → one of ctx.user's daily calls and one of the global limit, reserved atomically →
+    the provider → the usage ledger. `parse` reads the answer (raising ValueError with the reason when it is not
+    what was asked for): an answer it rejects was paid for, so the call stays counted, but it is not cached and
+    AdvisorUnavailable says why. Only for the OpenAI-compatible provider (the offline one cannot categorise)."""
+    import hashlib
+    import json
+
+    settings = ctx.settings
+    provider = provider_for(settings)
+    if not isinstance(provider, OpenAIProvider) or not settings.api_key():
+        raise AdvisorUnavailable(
+            "AI categorisation unavailable: no model is configured: set OPENAI_API_KEY (any value for a local server "
+            "such as Ollama) and ai.provider = openai or auto"
+        )
+    try:
+        sweep_stale_reservations(ctx)
+    except StorageError as exc:
+        log.info("could not sweep stale AI reservations now (%s)", exc)
+    model = provider.model
+    prompt = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+    key_parts = ("categorize", provider.name, settings.base_url() or "", model, version, prompt)
+
+    hit = ctx.cache.get("ai", ctx.user, None, *key_parts)
+    if hit is not None and isinstance(hit.value, dict) and isinstance(hit.value.get("text"), str):
+        try:
+            value = parse(hit.value["text"])
+        except ValueError:
+            value = None  # not what this version reads: ask again
+        else:
+            status = _record_cache_hit(ctx, "categorize", provider.name, model)
+            return CategorizeReply(value, clean_model_name(hit.value.get("model")) or model, True, status)
+
+    call_id, status, _ = _reserve(ctx, "categorize", provider.name, model)
+    started = time.perf_counter()
+    try:
+        completion = provider.complete(messages, max_tokens=max_tokens, json_object=True)
+    except ProviderFailure as failure:
+        _refund(ctx, call_id, failure.reason)
+        message = f"AI categorisation unavailable: {failure.reason} (not counted against your quota)"
+        if failure.account is not None:
+            raise AdvisorAccountError(message) from None
+        raise AdvisorUnavailable(message) from None
+    except BaseException:
+        _refund(ctx, call_id, "interrupted")
+        raise
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    cost = estimate_cost_micro_usd(
+        settings.ai.prices, completion.model, model, completion.tokens_in, completion.tokens_out
+    )
+    _finish(ctx, call_id, completion, cost, latency_ms)
+    try:
+        value = parse(completion.text)
+    except ValueError as why:
+        raise AdvisorUnavailable(
+            f"the model's answer is not the JSON finbuddy asked for ({why}): nothing changed "
+            "(the call counted against your quota)"
+        ) from None
+    ctx.cache.put("ai", ctx.user, None, *key_parts, value={"text": completion.text, "model": completion.model})
+    return CategorizeReply(value, completion.model, False, status)

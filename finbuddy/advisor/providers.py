@@ -142,7 +142,10 @@ class OpenAIProvider:
         self.settings = settings
         self.model = model or settings.ai.model
 
-    def complete(self, messages: list[dict[str, str]]) -> Completion:
+    def complete(
+        self, messages: list[dict[str, str]], max_tokens: int = MAX_ANSWER_TOKENS, json_object: bool = False
+    ) -> Completion:
+        """`json_object`: ask for a JSON object answer (OpenAI's JSON mode; the caller still validates it)."""
         import openai
 
         api_key = self.settings.api_key()
@@ -151,7 +154,10 @@ class OpenAIProvider:
         client = _client(self.settings)
         with call_budget(self.settings.ai.timeout, longest_call_seconds(self.settings)) as budget:
             try:
-                response = client.chat.completions.create(**chat_request(self.model, messages))
+                extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_object else {}
+                response = client.chat.completions.create(
+                    **{**chat_request(self.model, messages), "max_tokens": max_tokens, **extra}
+                )
             except openai.OpenAIError as exc:
                 reason = describe_failure(exc, self.settings, len(budget.attempts), self.model)
                 raise ProviderFailure(_scrub(reason, api_key), budget, account_problem(exc)) from None

@@ -105,11 +105,16 @@ def ask_reserve_calls(settings: Any) -> int:
     return min(limit, int(limit * settings.ai.ask_reserve))
 
 
+# Calls a person asks for: they count against the user's daily quota and may use the whole global limit.
+USER_KINDS = ("ask", "categorize")
+
+
 def global_ceiling(settings: Any, kind: str) -> int:
-    """The global daily count a call of this kind may take the counter up to: all of it for an ask, all but the
-    asks' reserve for an insight. One counter, one atomic statement, two ceilings."""
+    """The global daily count a call of this kind may take the counter up to: all of it for a call a person asks
+    for (ask, categorize), all but the asks' reserve for an insight. One counter, one atomic statement, two
+    ceilings."""
     limit = settings.ai.global_daily_limit
-    return limit if kind == "ask" else limit - ask_reserve_calls(settings)
+    return limit if kind in USER_KINDS else limit - ask_reserve_calls(settings)
 
 
 def global_limit_message(ctx: Context, limit: int) -> str:

@@ -68,6 +68,7 @@ MODULES = (
     "recurring",
     "trend",
     "worker",
+    "rules",
 )
 COMMAND_MODULES = {
     "add": "records",
@@ -90,6 +91,8 @@ COMMAND_MODULES = {
     "recurring": "recurring",
     "trend": "trend",
     "worker": "worker",
+    "categorize": "rules",
+    "rules": "rules",
 }
 
 

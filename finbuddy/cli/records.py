@@ -11,7 +11,7 @@ import typer
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption, NumbersAreArguments, is_negative_number
 from finbuddy.cli.output import emit, printable, say, warn
-from finbuddy.errors import FinbuddyError, ValidationError
+from finbuddy.errors import FinbuddyError, UsageError, ValidationError
 
 DEFAULT_TABLE_LIMIT = 50
 MONTHS = (
@@ -86,27 +86,74 @@ def _record_id(text: str) -> int:
 
 
 def add(
-    amount: Annotated[str, typer.Argument(help="Positive amount, at most two decimals: 12, 12.50, 1,234.56.")],
-    category: Annotated[str, typer.Argument(help="Category, e.g. groceries (case-insensitive).")],
+    amount: Annotated[
+        str,
+        typer.Argument(
+            help="Positive amount, at most two decimals: 12, 12.50, 1,234.56. Or, alone, a quick entry in plain "
+            'words: "coffee 4.50 at Starbucks yesterday".'
+        ),
+    ],
+    category: Annotated[
+        str | None, typer.Argument(help="Category, e.g. groceries (case-insensitive); needed after an AMOUNT.")
+    ] = None,
     note: Annotated[str | None, typer.Argument(help="Optional note, up to 1,000 characters.")] = None,
     date: Annotated[str | None, typer.Option("--date", "-d", help="YYYY-MM-DD, today or yesterday.")] = None,
     merchant: Annotated[str | None, typer.Option("--merchant", "-m", help="Where the money went.")] = None,
     income: Annotated[bool, typer.Option("--income", help="Record income instead of an expense.")] = False,
     json_: JsonOption = False,
 ) -> None:
-    """Record an expense (or income with --income) and print it."""
+    """Record an expense (or income with --income) and print it.
+
+    Or quick entry, one quoted line in plain words: finbuddy add "coffee 4.50 at Starbucks yesterday".
+    """
     from finbuddy.dates import parse_date
     from finbuddy.ledger.records import record_entry
 
     ctx = state.current().context
-    value = _amount(amount, adding=True)
     day = parse_date(date, ctx.today()) if date is not None else None
+    if category is None:
+        if _looks_like_amount(amount):
+            _amount(amount, adding=True)  # a bad amount is the first mistake
+            raise UsageError(
+                f"missing CATEGORY after {printable(amount.strip())!r}: expected `finbuddy add AMOUNT CATEGORY`, "
+                'e.g. finbuddy add 12.50 groceries, or one quoted line such as "coffee 4.50 at Starbucks"'
+            )
+        _quick_add(amount, day, merchant, income, json_)
+        return
+    value = _amount(amount, adding=True)
     record = record_entry(
         ctx, value, category, note=note, date=day, merchant=merchant, kind="income" if income else "expense"
     )
     emit(record.to_json(), json_, lambda: say(f"Added {_describe(record)}"))
     _tell_near_miss(record)
     _tell_where_it_went(day, ctx.today())
+
+
+def _looks_like_amount(text: str) -> bool:
+    """An AMOUNT as the structured form takes it (so the missing CATEGORY is the mistake), not a quick entry."""
+    from finbuddy.money import parse_amount
+
+    try:
+        parse_amount(text)
+    except ValidationError:
+        return len(text.split()) == 1 and any(ch.isdigit() for ch in text) and not any(ch.isalpha() for ch in text)
+    return True
+
+
+def _quick_add(text: str, day: dt.date | None, merchant: str | None, income: bool, json_: bool) -> None:
+    from finbuddy.ledger.quick_entry import quick_add
+
+    ctx = state.current().context
+    entry, record = quick_add(ctx, text, date=day, merchant=merchant, income=income)
+    emit(record.to_json(), json_, lambda: say(f"Added {_describe(record)}"))
+    choice = entry.choice
+    if choice.source == "rule" and choice.rule_merchant is not None:
+        warn(f"category {printable(record.category)!r} from your rule for {printable(choice.rule_merchant)}")
+    elif choice.new:
+        warn(f"new category {printable(record.category)!r} (none of your records or budgets uses it yet)")
+    elif choice.typed is not None and choice.typed != record.category:
+        warn(f"{printable(choice.typed)!r} read as your category {printable(record.category)!r}")
+    _tell_where_it_went(record.date, ctx.today())
 
 
 def list_(

@@ -74,6 +74,13 @@ def import_(
             "negative = refund), or auto: bank if any amount is negative, else every row is an expense.",
         ),
     ] = "auto",
+    no_rules: Annotated[
+        bool,
+        typer.Option(
+            "--no-rules",
+            help="Leave rows without a category `uncategorized` instead of filling them from your merchant rules.",
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Import records from a CSV file: every row is checked first, re-importing adds nothing."""
@@ -83,7 +90,16 @@ def import_(
     mapping = parse_mapping(map_)
     bar = _ProgressBar() if not json_ and sys.stderr.isatty() else None
     try:
-        result = import_csv(ctx, file, mapping, dry_run=dry_run, date_format=date_format, sign=sign, progress=bar)
+        result = import_csv(
+            ctx,
+            file,
+            mapping,
+            dry_run=dry_run,
+            date_format=date_format,
+            sign=sign,
+            progress=bar,
+            rules=not no_rules,
+        )
     finally:
         if bar is not None:
             bar.stop()
@@ -96,6 +112,11 @@ def import_(
         )
         if result.ignored_columns:
             say(f"Ignored columns: {', '.join(printable(c) for c in result.ignored_columns)} (use --map to read them)")
+        if result.categorized.rows:
+            from finbuddy.cli.rules import describe_fills
+
+            verb = "Would categorise" if result.dry_run else "Categorised"
+            say(f"{verb} {describe_fills(result.categorized.rows, result.categorized.uses)}; --no-rules to skip")
         if result.sign is not None:
             sys.stderr.write(f"finbuddy: {_SIGN_READINGS[result.sign]}\n")
 

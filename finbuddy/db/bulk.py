@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,11 +45,21 @@ _staging = sa.Table(
     sa.Column("merchant", sa.String(200), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("category_source", sa.String(8), nullable=True),
     sa.PrimaryKeyConstraint("expense_date", "seq"),
     prefixes=["TEMPORARY"],
     sqlite_with_rowid=False,
 )
-STAGED_FIELDS = ("kind", "amount_cents", "expense_date", "category", "merchant", "note", "fingerprint")
+STAGED_FIELDS = (
+    "kind",
+    "amount_cents",
+    "expense_date",
+    "category",
+    "merchant",
+    "note",
+    "fingerprint",
+    "category_source",
+)
 
 
 def lock_user(conn: Connection, user_id: int) -> None:
@@ -134,6 +144,7 @@ class StagedImport:
         self.conn = conn
         self.user = user
         self.staged = 0  # rows accepted so far (not the user's duplicates); also the next seq
+        self.last_duplicates: set[str] = set()  # fingerprints of the last add's rows that the user already had
         self._inserter = _FastInsert(conn, _staging)
         with conn.begin():
             row = conn.execute(sa.select(users.c.id, users.c.next_record_id).where(users.c.name == user)).first()
@@ -148,10 +159,12 @@ class StagedImport:
         With keep=False (a dry run) the rows are only checked, not staged.
         """
         duplicates = 0
+        self.last_duplicates = set()
         with self.conn.begin():  # reads records, writes only the temporary table: no write lock
             if self._check:
                 assert self.user_id is not None  # _check is only set for an existing user
                 known = existing_fingerprints(self.conn, self.user_id, [r["fingerprint"] for r in rows])
+                self.last_duplicates = known
                 if known:
                     duplicates = sum(1 for r in rows if r["fingerprint"] in known)
                     rows = [r for r in rows if r["fingerprint"] not in known]
@@ -161,11 +174,12 @@ class StagedImport:
             self.staged += len(rows)
         return duplicates
 
-    def publish(self, now: dt.datetime) -> tuple[int, int]:
+    def publish(self, now: dt.datetime, also: Callable[[Connection, int], None] | None = None) -> tuple[int, int]:
         """Copy the staged rows into records in one write transaction: (imported, duplicates found now).
 
         The user is created if needed; rows that an import committed since staging already holds are
         dropped; the records get the user's next numbers in date order (file order within a day).
+        `also(conn, user_id)` runs in the same transaction once rows were copied (the rules' hit counts).
         """
         from finbuddy.db.users import allocate_record_ids, ensure_user
 
@@ -190,6 +204,8 @@ class StagedImport:
             ).order_by(*in_order)
             columns = ["user_id", "id", *STAGED_FIELDS, "created_at", "updated_at"]
             conn.execute(sa.insert(records).from_select(columns, select))
+            if also is not None:
+                also(conn, user_id)
             return count, late
 
     def _drop_known(self, user_id: int) -> int:

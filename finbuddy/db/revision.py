@@ -1,3 +1,3 @@
 """The schema revision this code needs; a test keeps it equal to Alembic's head."""
 
-HEAD_REVISION = "0009_ai_batches"
+HEAD_REVISION = "0010_category_rules"

@@ -65,6 +65,10 @@ records = Table(
     Column("fingerprint", String(64), nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    # Who chose the category (revision 0009): 'user' (add with a category, edit --category: never changed by a
+    # rule), 'import' (the file's category column), 'rule' (filled by a merchant rule), NULL (nobody: imported
+    # `uncategorized`). Rules learn from every category a rule did not fill.
+    Column("category_source", String(8), nullable=True),
     PrimaryKeyConstraint("user_id", "id"),
     CheckConstraint("kind IN ('expense', 'income')", name="kind"),
     CheckConstraint("amount_cents > 0", name="amount_positive"),
@@ -154,7 +158,7 @@ ai_calls = Table(
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("id", String(32), nullable=False),
-    Column("kind", String(16), nullable=False),  # ask | insight
+    Column("kind", String(16), nullable=False),  # ask | insight | categorize
     Column("day", Date, nullable=False),  # the quota day the call counts against
     Column("global_day", Date, nullable=False),  # the UTC day of the global limit
     Column("status", String(16), nullable=False),  # reserved | succeeded | refunded | cache_hit
@@ -267,4 +271,26 @@ ai_batches = Table(
     PrimaryKeyConstraint("id"),
     Index("uq_ai_batches_day_chunk", "day", "chunk", unique=True),
     Index("ix_ai_batches_status", "status"),
+)
+
+# --- category rules (revision 0010) -----------------------------------------------
+
+# One row per user and merchant key (the merchant casefolded without spaces, as recurring charges group it):
+# an explicit rule ('user'), a learned one as last applied ('learned'), the model's answer ('ai'; category NULL
+# when it could not tell), or a block ('blocked', category NULL: `rules rm` of a learned or ai rule, so it does
+# not come back). `hits` counts the records rules have filled for the merchant. See finbuddy/ledger/rules.py.
+category_rules = Table(
+    "category_rules",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("merchant_key", String(400), nullable=False),
+    Column("merchant", String(200), nullable=False),  # a spelling to show
+    Column("category", String(64), nullable=True),
+    Column("source", String(8), nullable=False),
+    Column("evidence", Integer, nullable=False, server_default="0"),  # learned: the records behind it
+    Column("hits", Integer, nullable=False, server_default="0"),
+    _ts("created_at"),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("user_id", "merchant_key"),
+    CheckConstraint("source IN ('user', 'learned', 'ai', 'blocked')", name="source"),
 )

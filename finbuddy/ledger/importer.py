@@ -19,8 +19,11 @@ How a file is read (this is the documented contract):
 - Dates: YYYY-MM-DD (a time after it is ignored), DD.MM.YYYY, and D/M/YYYY or M/D/YYYY: slash
   dates are read day-first or month-first for the whole file, whichever every row allows;
   if both do (all days <= 12) the file is ambiguous and `date_format` ("dmy"|"mdy") must say.
-- Empty category → "uncategorized". Text cells that finbuddy's export escaped against spreadsheet
-  formulas (a leading `'` before = + - @ tab CR or another `'`) are unescaped.
+- Empty category → "uncategorized", and then the user's merchant rules (finbuddy/ledger/rules.py) fill
+  it unless `rules=False` (`--no-rules`): ImportResult.categorized says which rules filled how many rows.
+  Such a row's fingerprint is still that of the row as the file has it. Text cells that finbuddy's
+  export escaped against spreadsheet formulas (a leading `'` before = + - @ tab CR or another `'`) are
+  unescaped.
 
 Three steps, one plan passed between them:
 1. import_format.recognise: the separator and the header → a CsvFormat;
@@ -44,6 +47,7 @@ from finbuddy.errors import ValidationError
 from finbuddy.ledger.import_format import FIELDS, HEADER_ALIASES, parse_mapping, recognise
 from finbuddy.ledger.import_rows import DATE_ORDERS, SIGNS, ProgressCallback, check_rows
 from finbuddy.ledger.import_write import CHUNK_ROWS, write_plan
+from finbuddy.ledger.rules import RuleFills, rules_for_import
 
 __all__ = ["FIELDS", "HEADER_ALIASES", "ImportResult", "ProgressCallback", "import_csv", "parse_mapping"]
 
@@ -58,6 +62,7 @@ class ImportResult:
     ignored_columns: list[str] = field(default_factory=list)
     date_format: str | None = None
     sign: str | None = None  # "bank" | "card": how signed amounts were read (None: no row needed it)
+    categorized: RuleFills = field(default_factory=lambda: RuleFills(False, 0, []))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +73,7 @@ class ImportResult:
             "columns": self.columns,
             "ignored_columns": self.ignored_columns,
             "sign": self.sign,
+            "categorized": self.categorized.to_json(),
         }
 
 
@@ -80,8 +86,10 @@ def import_csv(
     progress: ProgressCallback | None = None,
     chunk_rows: int = CHUNK_ROWS,
     sign: str | None = None,
+    rules: bool = True,
 ) -> ImportResult:
-    """Import ctx.user's records from a CSV file (see the module docstring for what is accepted)."""
+    """Import ctx.user's records from a CSV file (see the module docstring for what is accepted); with `rules`,
+    rows arriving uncategorised take the user's merchant rules."""
     if date_format not in (None, "auto", *DATE_ORDERS):
         raise ValidationError(f"date format {date_format!r} is not valid: expected auto, dmy or mdy")
     if sign not in (None, "auto", *SIGNS):
@@ -94,7 +102,8 @@ def import_csv(
         sign=None if sign == "auto" else sign,
         progress=progress,
     )
-    counts = write_plan(ctx, plan, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress)
+    book = rules_for_import(ctx, plan.user) if rules else None
+    counts = write_plan(ctx, plan, dry_run=dry_run, chunk_rows=chunk_rows, progress=progress, rules=book)
     return ImportResult(
         imported=counts.imported,
         duplicates=counts.duplicates,
@@ -104,4 +113,5 @@ def import_csv(
         ignored_columns=fmt.layout.ignored,
         date_format=plan.date_order,
         sign=plan.sign,
+        categorized=counts.categorized or RuleFills(False, 0, []),
     )

@@ -121,8 +121,12 @@ def record_entry(
     date: dt.date | None = None,
     merchant: str | None = None,
     kind: str = "expense",
+    category_source: str = "user",
 ) -> Record:
-    """Store one expense or income for ctx.user (creating the user on their first write)."""
+    """Store one expense or income for ctx.user (creating the user on their first write).
+
+    `category_source` says who chose the category: "user" (typed; no rule ever changes it) or "rule" (quick
+    entry filled it from the merchant's rule)."""
     from finbuddy.db import records as q
     from finbuddy.db.users import allocate_record_ids, ensure_user
 
@@ -136,6 +140,7 @@ def record_entry(
         "category": wanted,
         "merchant": normalize_merchant(merchant),
         "note": normalize_note(note),
+        "category_source": category_source,
     }
     now = ctx.now()
     with ctx.db.write() as conn:
@@ -210,6 +215,7 @@ def edit_record(
         changes["amount_cents"] = to_cents(amount)
     if category is not None:
         changes["category"] = normalize_category(category)
+        changes["category_source"] = "user"  # the user's choice: no rule changes it again
     if date is not None:
         changes["expense_date"] = date
     if note is not None:
