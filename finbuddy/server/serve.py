@@ -17,7 +17,6 @@ in the child) and never blocks on a client: the socket is non-blocking and every
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import io
 import locale
@@ -719,23 +718,21 @@ def _system_exit_code(exc: SystemExit) -> int:
 
 
 def _end_like_an_interpreter() -> None:
-    """What the interpreter does when a program ends: wait for its non-daemon threads (after telling executors to
-    finish), run the atexit functions, flush stdout and stderr. Then close the client's stdio, so that a reader
-    of its pipes sees their end as soon as the command ends."""
+    """What the interpreter does when a program ends, through public APIs only: wait for its non-daemon threads,
+    flush and close the logging handlers, flush stdout and stderr. Then close the client's stdio, so that a
+    reader of its pipes sees their end as soon as the command ends. (The child leaves by os._exit, so the atexit
+    functions it inherited from the server never run in it; finbuddy's commands register none of their own.)"""
     for stream in (sys.stdout, sys.stderr):
         _flush(stream)
-    shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize calls; not public API
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            try:
+                thread.join()
+            except Exception:
+                pass
     try:
-        if shutdown is not None:
-            shutdown()
-        else:  # pragma: no cover - every supported Python has it
-            for thread in threading.enumerate():
-                if thread is not threading.current_thread() and not thread.daemon:
-                    thread.join()
-    except Exception:
-        pass
-    try:
-        atexit._run_exitfuncs()
+        logging.shutdown()
     except Exception:
         pass
     for stream in (sys.stdout, sys.stderr):
