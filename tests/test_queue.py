@@ -453,7 +453,12 @@ def test_status_says_in_one_line_that_rabbitmq_is_unreachable_and_shows_the_rest
     r = cli("daemon", "status", "--json")
     assert r.exit_code == 0, r.stderr
     assert "unreachable" in r.json["queue"]["error"] and r.json["queue"]["waiting"] is None
-    assert [job["job"] for job in r.json["jobs"]] == ["daily-insights", "budget-alerts", "cache-maintenance", "reservation-sweep"]
+    assert [job["job"] for job in r.json["jobs"]] == [
+        "daily-insights",
+        "budget-alerts",
+        "cache-maintenance",
+        "reservation-sweep",
+    ]
     r = cli("daemon", "status")
     assert r.exit_code == 0
     lines = [line for line in r.stdout.splitlines() if "RabbitMQ" in line]
