@@ -568,3 +568,68 @@ def test_status_json_of_an_install_without_batches_lists_none(cli):
     status = cli("daemon", "status", "--json")
     assert status.json["insight_batches"] == []
     assert json.dumps(status.json)  # one JSON document
+
+
+# --- each user's own local day --------------------------------------------------------------------------
+
+
+def test_batch_mode_sends_each_users_line_for_their_local_day_and_ingests_it_into_that_days_row(
+    backend, cli, api, openai_server, monkeypatch, db_url
+):
+    """At 2026-11-25T23:30Z it is 26 November in Auckland and still the 25th in Los Angeles and in the install's
+    zone (UTC): one run's batch holds alice's line for the 26th and bob's for the 25th (see tests/test_profile.py)."""
+    from tests.test_profile import AUCKLAND, LOS_ANGELES, NEAR_MIDNIGHT, two_zones
+
+    at(monkeypatch, NEAR_MIDNIGHT)
+    two_zones(cli)
+    for user in ("alice", "bob"):
+        assert cli("--user", user, "add", "10", "food").exit_code == 0
+    ids = user_ids(db_url)
+    days = {"alice": "2026-11-26", "bob": "2026-11-25"}
+    assert query(db_url, "SELECT name, timezone FROM users ORDER BY name") == [
+        {"name": "alice", "timezone": AUCKLAND},
+        {"name": "bob", "timezone": LOS_ANGELES},
+    ]
+
+    first = daily(cli("daemon", "run-once", "--json"))
+    assert first["status"] == "batched"
+    assert (first["result"]["day"], first["result"]["submitted"], first["result"]["in_batches"]) == (DAY, 2, 2)
+    [batch] = api.batches.values()
+    lines = {line["custom_id"]: line for line in api.lines(batch["id"])}
+    assert sorted(lines) == sorted(f"u{ids[user]}:{day}" for user, day in days.items())
+    # Each request was built in its user's own day: the figures say so.
+    for user, day in days.items():
+        assert f'"today":"{day}"' in lines[f"u{ids[user]}:{day}"]["body"]["messages"][1]["content"]
+    # The batch row keeps the planning day (the install's); the insight rows and ledger rows have the users' days.
+    [row] = batches(db_url)
+    assert (str(row["day"]), row["lines"]) == (DAY, 2)
+    assert {r["user"]: (str(r["day"])[:10], r["status"]) for r in insight_rows()} == {
+        user: (day, "batched") for user, day in days.items()
+    }
+    assert {r["name"]: (str(r["day"])[:10], r["status"]) for r in ledger(db_url)} == {
+        user: (day, "batched") for user, day in days.items()
+    }
+
+    # Submitting again the same day sends nothing more.
+    again = daily(cli("daemon", "run-once", "--json"))
+    assert (again["status"], again["result"]["submitted"], again["result"]["in_batches"]) == ("batched", 0, 2)
+    assert (posts(api, "/v1/files"), posts(api, "/v1/batches")) == (1, 1)
+
+    api.complete()
+    done = daily(cli("daemon", "run-once", "--json"))
+    assert done["status"] == "ok"
+    assert (done["result"]["done"], done["result"]["failed"], done["result"]["remaining"]) == (2, 0, 0)
+    assert {r["user"]: (str(r["day"])[:10], r["status"], r["attempts"]) for r in insight_rows()} == {
+        user: (day, "done", 1) for user, day in days.items()
+    }
+    for user, day in days.items():
+        shown = cli("--user", user, "insights", "--json")
+        assert shown.exit_code == 0, shown.stderr
+        assert (shown.json["date"], shown.json["text"]) == (
+            day,
+            f"Insight for u{ids[user]}:{day}: keep an eye on your budgets.",
+        )
+    assert {row["status"] for row in ledger(db_url)} == {"succeeded"}
+    # The day is complete: nothing is due, nothing more is sent, no synchronous call was made.
+    assert daily(cli("daemon", "run-once", "--json")) is None
+    assert (posts(api, "/v1/files"), posts(api, "/v1/batches"), openai_server.count) == (1, 1, 0)

@@ -219,6 +219,84 @@ def test_planning_while_rabbitmq_refuses_is_exit_1_in_one_line_and_marks_nobody(
     assert insight_rows(DAY) == []
 
 
+# --- each user's own local day ------------------------------------------------------------------------------
+
+
+def test_the_planner_enqueues_each_user_for_their_local_day_and_the_worker_writes_it_there(
+    cli, backend, queue_services, monkeypatch, tmp_path, workers
+):
+    """At 2026-11-25T23:30Z it is 26 November in Auckland (alice) and still the 25th in Los Angeles (bob) and in the
+    install's zone (UTC): one plan, one message per day, each insight written on its user's day (see
+    tests/test_profile.py)."""
+    from tests.test_profile import NEAR_MIDNIGHT, two_zones
+
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", NEAR_MIDNIGHT)
+    fake = start_fake(monkeypatch, tmp_path)
+    try:
+        two_zones(cli)
+        for user in ("alice", "bob"):
+            assert cli("--user", user, "add", "10", "food").exit_code == 0
+        days = {"alice": "2026-11-26", "bob": "2026-11-25"}
+
+        outcome = plan(cli)
+        assert outcome["status"] == "queued"
+        result = outcome["result"]
+        assert (result["day"], result["users"], result["planned"], result["messages"]) == (DAY.isoformat(), 2, 2, 2)
+        assert fake.count == 0
+        assert {r["user"]: (str(r["day"])[:10], r["status"]) for r in insight_rows()} == {
+            user: (day, "queued") for user, day in days.items()
+        }
+        again = plan(cli)["result"]  # the same day, before any worker ran: nothing more
+        assert (again["planned"], again["messages"], again["in_hand"]) == (0, 0, 2)
+        assert queue_services.counts()["waiting"] == 2
+
+        worker = workers("--threads", "2")
+        wait_until(lambda: sum(r["status"] == "done" for r in insight_rows()) == 2, 60, "2 insights")
+        assert worker.terminate() == 0, worker.stderr
+        assert "dropped" not in worker.stderr
+        assert {r["user"]: (str(r["day"])[:10], r["status"]) for r in insight_rows()} == {
+            user: (day, "done") for user, day in days.items()
+        }
+        assert fake.count == 2
+        # Each prompt was built in its user's own day.
+        assert sorted(p.split('"today":"')[1][:10] for p in fake.prompts()) == sorted(days.values())
+
+        last = plan(cli)
+        assert last["status"] == "ok"
+        assert (last["result"]["planned"], last["result"]["done"]) == (0, 2)
+        assert fake.count == 2
+        assert queue_services.counts() == {"waiting": 0, "delayed": 0, "dead_letters": 0}
+    finally:
+        fake.stop()
+
+
+def test_a_message_is_dropped_only_for_the_users_whose_day_has_ended(cli, backend, monkeypatch):
+    """A message for 25 November at 23:30Z: alice's 25th (Auckland) has ended, bob's (Los Angeles) has not."""
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.worker.chunks import ChunkWriter
+    from tests.test_profile import NEAR_MIDNIGHT, two_zones
+
+    monkeypatch.setenv("FINBUDDY_AI_PROVIDER", "offline")
+    monkeypatch.setenv("FINBUDDY_FAKE_NOW", NEAR_MIDNIGHT)
+    two_zones(cli)
+    for user in ("alice", "bob"):
+        assert cli("--user", user, "add", "10", "food").exit_code == 0
+    ctx = Context(settings=load_settings())
+    try:
+        outcome = ChunkWriter(ctx, None, threading.Event()).write(DAY, ["alice", "bob"])
+        assert (outcome.done, outcome.skipped, outcome.follow_ups()) == (1, 1, [])
+        # Auckland's 26th is alice's today: a message for it is written.
+        tomorrow = ChunkWriter(ctx, None, threading.Event()).write(DAY + dt.timedelta(days=1), ["alice"])
+        assert (tomorrow.done, tomorrow.skipped) == (1, 0)
+    finally:
+        ctx.close()
+    assert [(r["user"], str(r["day"])[:10], r["status"]) for r in insight_rows()] == [
+        ("alice", "2026-11-26", "done"),
+        ("bob", "2026-11-25", "done"),
+    ]
+
+
 # --- stopping and killing workers ------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -501,22 +501,23 @@ def reserve_batch_lines(
     ctx: Context,
     conn: Any,
     batch: str,
-    day: dt.date,
-    candidates: list[int],
+    candidates: Mapping[int, dt.date],
     claim: Callable[[list[int]], set[int]],
 ) -> tuple[list[int], int]:
     """The guard's reservation for the lines of a batch, inside the caller's write transaction `conn`: take as many
-    of `candidates` (user ids, in order) as the global daily limit's insight share allows, let `claim` take the
-    insight rows of those (it returns the ids it took), give back what was not claimed, and write one 'batched'
-    ledger row per claimed line (an insight: not counted against the user's ask quota). Returns (the user ids to
+    of `candidates` (user id -> the line's day, the user's local day; in order) as the global daily limit's insight
+    share allows, let `claim` take the insight rows of those (it returns the ids it took), give back what was not
+    claimed, and write one 'batched' ledger row per claimed line on the line's day, as a synchronous insight's row
+    is on its user's quota day (an insight: not counted against the user's ask quota). Returns (the user ids to
     send, how many the limit granted)."""
     from finbuddy.db.ai_usage import BATCHED, give_back_global_quota, insert_calls, take_global_quota_block
 
     settings = ctx.settings
     gday, now = global_day(ctx), ctx.now()
-    granted = take_global_quota_block(conn, gday, len(candidates), global_ceiling(settings, "insight"))
-    claimed = claim(candidates[:granted]) if granted else set()
-    sent = [user_id for user_id in candidates[:granted] if user_id in claimed]
+    candidates_in_order = list(candidates)
+    granted = take_global_quota_block(conn, gday, len(candidates_in_order), global_ceiling(settings, "insight"))
+    claimed = claim(candidates_in_order[:granted]) if granted else set()
+    sent = [user_id for user_id in candidates_in_order[:granted] if user_id in claimed]
     give_back_global_quota(conn, gday, granted - len(sent))
     model = settings.ai.model[:64]
     insert_calls(
@@ -526,7 +527,7 @@ def reserve_batch_lines(
                 "user_id": user_id,
                 "id": batch_call_id(batch, user_id),
                 "kind": "insight",
-                "day": day,
+                "day": candidates[user_id],
                 "global_day": gday,
                 "status": BATCHED,
                 "counts_quota": 0,

@@ -11,11 +11,18 @@ Each run of the daily job in batch mode does three things, each safe to repeat a
   per user and day holds) and its ledger row 'succeeded' at the Batch API's prices; each failed or unanswered line
   is refunded and recorded on the user's row (an attempt used), for a later run's batch to retry while attempts
   are left. A batch still running past its 24 h window is cancelled and treated as expired;
-- submit: the day's due users (`select_due`, as the sync batch picks them) become JSONL request lines with the
-  messages the sync path sends, cut into files of at most MAX_LINES lines and MAX_FILE_BYTES. Per file, one
+- submit: the due users (`select_due`, as the sync batch picks them, each for their own local day: `local_days`)
+  become JSONL request lines with the messages the sync path sends, cut into files of at most MAX_LINES lines and
+  MAX_FILE_BYTES. Per file, one
   transaction records the intent first (the batch row, the users' insight rows 'batched', and the guard's
   reservation of the global limit's insight share as 'batched' ledger rows), then the file is uploaded and the batch
   created. A user whose line is in a live batch is never called synchronously: a 'batched' row is never claimed.
+
+Days: every line is for its user's own local day, like the in-process batch (a user in Auckland and one in Los
+Angeles get lines for different dates in the same file). The day is in the line's custom_id ("u42:2026-11-26"), on
+its insight row and on its ledger row, and ingestion finishes the row of that day. A batch row's `day` (ai_batches,
+`daemon status`, the file name and metadata) is the planning day: the install's day (user.timezone) on which the
+daily job submitted it, which is also the day the job completes.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from finbuddy.daemon.insights import (
     SKIPPED,
     BatchProgress,
     _live,
+    local_days,
     owner_is_dead,
     select_due,
     stale_claims_before,
@@ -72,7 +80,7 @@ def batch_mode(settings: Settings) -> bool:
 class BatchModeSummary:
     """What one run of the daily job in batch mode did (JSON-able: the job's result)."""
 
-    day: dt.date
+    day: dt.date  # the planning day: the install's (each user's line is for the user's own local day)
     mode: str = "batch"
     users: int = 0  # users with data
     submitted: int = 0  # lines sent in batches created by this run
@@ -110,6 +118,7 @@ class PlannedLine:
 
     user_id: int
     user: str
+    day: dt.date  # the user's local day: the line's custom_id, insight row and ledger row
     figures: str  # JSON, kept on the insight row
     data: bytes  # the JSONL line
 
@@ -141,11 +150,12 @@ def batch_json(row: BatchRow) -> dict[str, Any]:
 
 
 def shown_batches(ctx: Context) -> list[BatchRow]:
-    """Today's batches and any other day's still live, by day and chunk (from the database: no provider call)."""
+    """Today's batches (the install's day: the planning day) and any other day's still live, by day and chunk (from
+    the database: no provider call)."""
     from finbuddy.db.ai_batches import shown_batches as query
 
     with ctx.db.read() as conn:
-        return query(conn, ctx.today())
+        return query(conn, ctx.install_today())
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -163,7 +173,7 @@ class BatchInsightRun:
         self.ctx = ctx
         self.stop = stop or threading.Event()
         self.progress = progress
-        self.day = ctx.today()
+        self.day = ctx.install_today()  # the planning day (the batch rows'); each line has its user's own day
         self.worker = worker_identity()
         self.summary = BatchModeSummary(day=self.day)
         self.error: FinbuddyError | None = None  # what stopped the run, when that is an error for whoever runs it
@@ -410,17 +420,15 @@ class BatchInsightRun:
 
         owner = line_owner(row.id)
         with self.ctx.db.read() as conn:
-            pending = {line.user_id: line for line in batched_lines(conn, owner)}
+            # By (user, day): the custom_id's day is the line's own, its user's local day.
+            pending = {(line.user_id, line.day): line for line in batched_lines(conn, owner)}
 
         def take(line_id: str) -> BatchLine | None:
             parsed = parse_custom_id(line_id)
             if parsed is None:
                 log.warning("daily-insights: batch %s answered an unknown custom_id %r", info.id, line_id[:80])
                 return None
-            line = pending.get(parsed[0])
-            if line is None or line.day != parsed[1]:
-                return None  # written by an earlier, interrupted ingestion (or not ours)
-            return pending.pop(parsed[0])
+            return pending.pop(parsed, None)  # None: written by an earlier, interrupted ingestion (or not ours)
 
         answered = [(line, answer) for line_id, answer in results.succeeded.items() if (line := take(line_id))]
         failed = [(line, f"batch line failed: {e}") for line_id, e in results.failed.items() if (line := take(line_id))]
@@ -500,14 +508,20 @@ class BatchInsightRun:
 
     # --- submit: the day's due users, in files -----------------------------------------
 
+    def _states(self) -> list[InsightState]:
+        """Every user with data and their insight row for their own local day (one query)."""
+        from finbuddy.db.insights import local_insight_states
+
+        local_day, first, last = local_days(self.ctx)
+        with self.ctx.db.read() as conn:
+            return local_insight_states(conn, local_day, first, last)
+
     def _submit_due(self) -> None:
         from finbuddy.advisor.batch import split_lines
-        from finbuddy.db.insights import insight_states
 
         if self._halted() or self._unavailable is not None:
             return
-        with self.ctx.db.read() as conn:
-            states = insight_states(conn, self.day)
+        states = self._states()
         selection = select_due(states, stale_claims_before(self.ctx))
         todo = selection.todo
         allowance = self._allowance()
@@ -546,7 +560,7 @@ class BatchInsightRun:
             if self._halted():
                 return
             try:
-                figures, data = insight_line(self.ctx, state.user, state.user_id, self.day)
+                figures, data = insight_line(self.ctx, state.user, state.user_id, state.day or self.day)
             except StorageError:
                 raise
             except Exception as exc:  # one user's figures (a bug): that user waits, the others go
@@ -555,7 +569,13 @@ class BatchInsightRun:
                 continue
             if self.progress is not None:
                 self.progress.advance("prepared")
-            yield PlannedLine(state.user_id, state.user, json.dumps(figures, ensure_ascii=False, default=str), data)
+            yield PlannedLine(
+                state.user_id,
+                state.user,
+                state.day or self.day,
+                json.dumps(figures, ensure_ascii=False, default=str),
+                data,
+            )
 
     def _submit_file(self, lines: list[PlannedLine]) -> bool:
         """Record the intent of one file (batch row, insight rows, reservations) in one transaction, then upload and
@@ -578,10 +598,11 @@ class BatchInsightRun:
             insert_batch(conn, batch, self.day, self.worker, now)
 
             def claim(user_ids: list[int]) -> set[int]:
-                rows = [(user_id, by_user[user_id].figures) for user_id in user_ids]
-                return mark_batched(conn, self.day, rows, line_owner(batch), now, stale_before, MAX_ATTEMPTS)
+                rows = [(user_id, by_user[user_id].day, by_user[user_id].figures) for user_id in user_ids]
+                return mark_batched(conn, rows, line_owner(batch), now, stale_before, MAX_ATTEMPTS)
 
-            sent, granted = reserve_batch_lines(self.ctx, conn, batch, self.day, list(by_user), claim)
+            days = {user_id: line.day for user_id, line in by_user.items()}
+            sent, granted = reserve_batch_lines(self.ctx, conn, batch, days, claim)
             data = b"".join(by_user[user_id].data for user_id in sent)
             if sent:
                 update_batch(conn, batch, now, lines=len(sent), bytes=len(data))
@@ -597,10 +618,9 @@ class BatchInsightRun:
 
     def _tally(self) -> None:
         from finbuddy.db.ai_batches import BATCHED, live_batch_count
-        from finbuddy.db.insights import insight_states
 
+        states = self._states()
         with self.ctx.db.read() as conn:
-            states = insight_states(conn, self.day)
             live = live_batch_count(conn)
         selection = select_due(states, stale_claims_before(self.ctx))
         summary = self.summary

@@ -310,6 +310,12 @@ def write_insight(ctx: Context, user: str, day: dt.date, worker: str) -> UserIns
     return UserInsight(user, DONE, answer=answer)
 
 
+def local_today(ctx: Context, timezone: str | None) -> dt.date:
+    """A user's local day now, from their stored zone (None, or a zone unknown on this machine: the install's, as
+    ctx.profile_of says, and warns, for the user)."""
+    return ctx.clock.today(known_zone(timezone) or ctx.install_zone)
+
+
 def local_days(ctx: Context) -> tuple[Callable[[str | None], dt.date], dt.date, dt.date]:
     """Each user's local day now, from their stored zone (None: the install's), and the days it can be: the UTC
     day ± 1 holds every zone (UTC-12 to UTC+14). For `local_insight_states`."""
@@ -318,8 +324,7 @@ def local_days(ctx: Context) -> tuple[Callable[[str | None], dt.date], dt.date, 
 
     def local_day(timezone: str | None) -> dt.date:
         if timezone not in days:
-            # A zone unknown on this machine is the install's, as ctx.profile_of says (and warns) for the user.
-            days[timezone] = ctx.clock.today(known_zone(timezone) or ctx.install_zone)
+            days[timezone] = local_today(ctx, timezone)
         return days[timezone]
 
     utc_day = now.astimezone(dt.UTC).date()

@@ -143,14 +143,14 @@ def live_batch_count(conn: Connection) -> int:
 
 def mark_batched(
     conn: Connection,
-    day: dt.date,
-    lines: list[tuple[int, str]],
+    lines: list[tuple[int, dt.date, str]],
     owner: str,
     now: dt.datetime,
     stale_before: dt.datetime,
     max_attempts: int,
 ) -> set[int]:
-    """Claim (user, day) for batch lines, `lines` being (user id, figures as JSON): atomically per row, like
+    """Claim (user, day) for batch lines, `lines` being (user id, the user's local day, figures as JSON; one line per
+    user): atomically per row, like
     claim_insight, with status 'batched', an attempt counted and the figures the line was built from (stored now,
     so that the line can be built again, and the insight shows them). A new row is inserted; an existing one is
     taken only if it 'failed' with attempts left or is 'claimed' since before `stale_before`. Returns the ids
@@ -175,7 +175,7 @@ def mark_batched(
                     "figures": figures,
                     "updated_at": now,
                 }
-                for user_id, figures in part
+                for user_id, day, figures in part
             ]
         )
         stmt = stmt.on_conflict_do_update(

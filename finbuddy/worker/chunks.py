@@ -1,9 +1,11 @@
 """What a worker does with one message: `write_insight` for each of its users, each AI call in a global slot.
 
-A message holds one day and a chunk of user names. Users are written one after the other (a worker process
-runs one message per thread); before a user's call the thread waits for a slot of the global rate, and only
-for a user who still needs one (done, out of attempts, or gone: skipped without a slot). The database claim
-makes every step safe to repeat, so the message can be delivered twice, cut short, or its worker killed.
+A message holds one day and a chunk of user names: the planner groups users by their own local day, so the day
+is each of its users' local day when planned. Users are written one after the other (a worker process runs one
+message per thread); before a user's call the thread waits for a slot of the global rate, and only for a user who
+still needs one (done, out of attempts, gone, or whose local day has ended since: skipped without a slot). The
+database claim makes every step safe to repeat, so the message can be delivered twice, cut short, or its worker
+killed.
 
 What is not finished goes back to the queue as messages of their own, and the message is acknowledged:
 - the chunk's rest, when the worker stops (SIGTERM) or the chunk has run CHUNK_BUDGET_S;
@@ -29,6 +31,7 @@ from finbuddy.daemon.insights import (
     HELD,
     MAX_ATTEMPTS,
     claim_timeout_seconds,
+    local_today,
     worker_identity,
     write_insight,
 )
@@ -59,6 +62,7 @@ class ChunkOutcome:
     users: int
     done: int = 0
     skipped: int = 0  # already written, out of attempts, not a user any more, or for a day that has ended
+    dropped: int = 0  # of the skipped: the message's day has ended in the user's own zone
     failed: int = 0
     calls: int = 0  # AI provider calls that answered (not cache hits, not the offline provider)
     halted: str | None = None  # why the chunk ended early without handing its rest back
@@ -79,6 +83,8 @@ class ChunkOutcome:
 
     def describe(self) -> str:
         parts = [f"done {self.done}", f"skipped {self.skipped}", f"failed {self.failed}", f"calls {self.calls}"]
+        if self.dropped:
+            parts.append(f"dropped {self.dropped} (their day has ended)")
         if self.rest:
             parts.append(f"handed back {len(self.rest)}")
         if self.retry:
@@ -113,12 +119,6 @@ class ChunkWriter:
         started = self._monotonic()
         deadline = started + self.budget_s
         outcome = ChunkOutcome(day=day, users=len(users))
-        if day < self.ctx.today():
-            # The day has ended: today's plan has these users again. Writing yesterday's insight now would
-            # cost a second call today.
-            outcome.skipped = len(users)
-            log.warning("insights for %s: %d users dropped, the day has ended", day.isoformat(), len(users))
-            return outcome
         worker = worker_identity()
         for index, user in enumerate(users):
             if self.stop.is_set() or self._monotonic() >= deadline:
@@ -128,6 +128,12 @@ class ChunkWriter:
                 state = insight_state(conn, user, day)
             if state is None or state.status == "done" or (state.status == "failed" and state.attempts >= MAX_ATTEMPTS):
                 outcome.skipped += 1
+                continue
+            if day < local_today(self.ctx, state.timezone):
+                # The day has ended in the user's zone: their next plan has them for their new day. Writing the
+                # old day's insight now would cost a second call today.
+                outcome.skipped += 1
+                outcome.dropped += 1
                 continue
             if self.rate is not None and not self.rate.acquire(self.stop, deadline):
                 outcome.rest = users[index:]
@@ -162,6 +168,10 @@ class ChunkWriter:
                 outcome.held.append(user)
             else:
                 outcome.skipped += 1
+        if outcome.dropped:
+            log.warning(
+                "insights for %s: %d users dropped, the day has ended in their zone", day.isoformat(), outcome.dropped
+            )
         if outcome.held:
             outcome.held_delay_s = claim_timeout_seconds(self.ctx.settings) + 5.0
         outcome.elapsed_s = self._monotonic() - started

@@ -5,6 +5,11 @@ only by the planner that moved their row to 'queued' (one atomic statement per c
 transaction, so a refused publish marks nobody). Running it again the same day enqueues only the users that
 need it again: failed with attempts left, 'queued' so long ago that their message must be lost (dead-lettered
 after Dramatiq's retries, or purged), or claimed by a worker that died on another machine.
+
+Days: each user is planned for their own local day (`local_days`, as the in-process batch), so a message holds
+the users of one day: the due users are grouped by day, then cut into chunks. A worker drops a user whose day has
+ended by the time it reads the message (chunks.py). The plan's own `day` is the install's (user.timezone): the
+day the daily job completes once every user's insight for their local day is written.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import logging
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from finbuddy.context import Context
-from finbuddy.daemon.insights import MAX_ATTEMPTS, stale_claims_before
+from finbuddy.daemon.insights import MAX_ATTEMPTS, local_days, stale_claims_before
 from finbuddy.worker.config import check_queue_settings, insights_queue
 
 log = logging.getLogger("finbuddy.worker")
@@ -45,7 +51,7 @@ def chunk_size(users: int) -> int:
 class PlanSummary:
     """What one planning run did (JSON-able: the daily job's result)."""
 
-    day: dt.date
+    day: dt.date  # the install's day (the job's); each user is planned for their own local day
     queue: str
     mode: str = "queue"
     users: int = 0  # users with data
@@ -56,6 +62,7 @@ class PlanSummary:
     in_hand: int = 0  # queued or claimed earlier, not due again yet: workers have them
     out_of_attempts: int = 0  # failed MAX_ATTEMPTS times today: left for tomorrow
     remaining: int = 0  # not written yet and still to be: planned now or in hand
+    days: dict[str, int] = field(default_factory=dict)  # users enqueued by this run, by their local day
     stopped: str | None = None
     elapsed_s: float = 0.0
 
@@ -71,20 +78,22 @@ class PlanSummary:
 
 
 def plan_insights(ctx: Context, stop: threading.Event | None = None) -> PlanSummary:
-    """Enqueue today's due users for the queue workers; returns what it did. ConfigError without cache.url or the
-    `scale` extra; QueueError when RabbitMQ refuses (nothing is marked for the chunk that failed)."""
-    from finbuddy.db.insights import insight_states, queue_insights
+    """Enqueue the due users, each for their own local day, for the queue workers; returns what it did. ConfigError
+    without cache.url or the `scale` extra; QueueError when RabbitMQ refuses (nothing is marked for the chunk that
+    failed)."""
+    from finbuddy.db.insights import local_insight_states, queue_insights
     from finbuddy.worker.broker import Publisher
 
     started = time.monotonic()
     settings = ctx.settings
     check_queue_settings(settings)
     ctx.db.ensure_schema()
-    day = ctx.today()
+    day = ctx.install_today()
     now = ctx.now()
     summary = PlanSummary(day=day, queue=insights_queue(settings))
+    local_day, first, last = local_days(ctx)
     with ctx.db.read() as conn:
-        states = insight_states(conn, day)
+        states = local_insight_states(conn, local_day, first, last)
     summary.users = len(states)
     stale_before = stale_claims_before(ctx)
     requeue_before = now - REQUEUE_AFTER
@@ -103,38 +112,43 @@ def plan_insights(ctx: Context, stop: threading.Event | None = None) -> PlanSumm
     summary.remaining = len(candidates) + summary.in_hand
     summary.chunk = chunk_size(len(candidates))
     names = {state.user_id: state.user for state in candidates}
-    ids = [state.user_id for state in candidates]
-    if ids:
+    # A message holds one day: the due users grouped by their local day (in user order within a day).
+    by_day: dict[dt.date, list[int]] = {}
+    for state in candidates:
+        by_day.setdefault(state.day or day, []).append(state.user_id)
+    planned: Counter[dt.date] = Counter()
+    chunks = [
+        (user_day, ids[start : start + summary.chunk])
+        for user_day, ids in sorted(by_day.items())
+        for start in range(0, len(ids), summary.chunk)
+    ]
+    if chunks:
         publisher = Publisher(settings)
         try:
-            for start in range(0, len(ids), summary.chunk):
+            for user_day, ids in chunks:
                 if stop is not None and stop.is_set():
                     summary.stopped = "stop requested"
                     break
                 with ctx.db.write() as conn:
-                    marked = queue_insights(
-                        conn,
-                        day,
-                        ids[start : start + summary.chunk],
-                        now,
-                        requeue_before,
-                        stale_before,
-                        MAX_ATTEMPTS,
-                    )
+                    marked = queue_insights(conn, user_day, ids, now, requeue_before, stale_before, MAX_ATTEMPTS)
                     if marked:
-                        publisher.send(day, [names[user_id] for user_id in marked])
+                        publisher.send(user_day, [names[user_id] for user_id in marked])
                 summary.planned += len(marked)
                 summary.messages += 1 if marked else 0
+                planned[user_day] += len(marked)
         finally:
             publisher.close()
+    summary.days = {user_day.isoformat(): count for user_day, count in sorted(planned.items()) if count}
     summary.in_hand += len(candidates) - summary.planned
     summary.elapsed_s = time.monotonic() - started
     log.info(
-        "daily-insights %s: planned %d users in %d messages on %s (%d done, %d in hand, %d out of attempts) in %.1fs",
+        "daily-insights %s: planned %d users in %d messages on %s (local days %s; %d done, %d in hand, "
+        "%d out of attempts) in %.1fs",
         day.isoformat(),
         summary.planned,
         summary.messages,
         summary.queue,
+        ", ".join(f"{d}: {n}" for d, n in summary.days.items()) or "none",
         summary.done,
         summary.in_hand,
         summary.out_of_attempts,
