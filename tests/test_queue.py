@@ -435,6 +435,27 @@ def test_the_global_rate_with_redis_down_is_a_queue_error_and_no_slot():
     assert limiter.granted == 0
 
 
+def test_a_worker_whose_rate_redis_is_down_says_so_in_one_line_and_calls_nothing(
+    cli, backend, queue_services, monkeypatch, tmp_path, workers
+):
+    fake = start_fake(monkeypatch, tmp_path)
+    try:
+        seed_users(2)
+        assert plan(cli)["status"] == "queued"
+        # The worker's global rate (cache.url) on a closed port: no slot, so no call; the message is retried.
+        monkeypatch.setenv("FINBUDDY_CACHE_URL", f"redis://127.0.0.1:{_free_port()}/0")
+        worker = workers("--processes", "1", "--threads", "2")
+        wait_until(lambda: "retried later" in worker.stderr, 60, "the worker's one-line warning")
+        assert worker.terminate() == 0, worker.stderr
+        assert fake.count == 0
+        assert "Traceback" not in worker.stderr, worker.stderr
+        warnings = [line for line in worker.stderr.splitlines() if "not written now" in line]
+        assert warnings and all("no AI call starts without a slot" in line for line in warnings)
+        assert [row["status"] for row in insight_rows(DAY)] == ["queued", "queued"]  # no attempt used
+    finally:
+        fake.stop()
+
+
 # --- a chunk in one worker --------------------------------------------------------------------------
 
 

@@ -157,7 +157,13 @@ def _child(settings: Settings, number: int, processes: int, threads: int) -> int
     broker = make_broker(settings)
 
     def daily_insights(day: str, users: list[str]) -> None:
-        outcome = writer.write(dt.date.fromisoformat(day), users)
+        try:
+            outcome = writer.write(dt.date.fromisoformat(day), users)
+        except FinbuddyError as exc:
+            # An expected failure (the rate's Redis or the database away) is one line, not a traceback: the
+            # message goes back to the queue with Dramatiq's backoff and no user's attempt was used.
+            log.warning("worker %d: %s, %d users not written now: %s; retried later", number, day, len(users), exc)
+            raise dramatiq.Retry(str(exc)) from None
         for group, delay in outcome.follow_ups():
             actor.send_with_options(args=(day, group), delay=int(delay * 1000) if delay > 0 else None)
         log.info("worker %d: %s, %d users: %s (%.1fs)", number, day, len(users), outcome.describe(), outcome.elapsed_s)
