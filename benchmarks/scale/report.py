@@ -336,6 +336,7 @@ def aibill_part(documents: dict[str, dict[str, Any]], plots: str) -> list[str]:
 def savings_lines(f: dict[str, Any]) -> list[str]:
     """What each mechanism saves, from the measured modes."""
     costs = {mode: (_mode_usage(f, mode) or {}).get("cost_micro_usd") for mode in MODES}
+    refused = ((f.get("modes") or {}).get("cache+quota") or {}).get("asks_refused")
     calls = {mode: (_mode_usage(f, mode) or {}).get("calls") for mode in MODES}
     out = []
     steps = (
@@ -348,12 +349,28 @@ def savings_lines(f: dict[str, Any]) -> list[str]:
             out.append(f"- {what}: {NOT_MEASURED}.")
             continue
         saved = 1 - costs[after] / costs[before]
+        extra = ""
+        if after == "cache+quota" and refused is not None:
+            extra = (
+                f"; it refused {refused} ask(s): it counts calls, not asks, so a cached repeat costs none of it, "
+                "and an ask is refused only at its asker's 6th new question of the day: a ceiling for heavy users, "
+                "not a saving"
+            )
         out.append(
-            f"- {what} saves {saved:.1%} of the dollars ({calls[before]:,} → {calls[after]:,} calls in the sample)."
+            f"- {what} saves {saved:.1%} of the dollars ({calls[before]:,} → {calls[after]:,} calls in the "
+            f"sample{extra})."
         )
     first, last = costs["no-cache"], costs["cache+quota+batch"]
     if first and last is not None:
         out.append(f"- all together: {1 - last / first:.1%} less than no mechanism at all.")
+    cache = (f.get("modes") or {}).get("cache") or {}
+    if cache.get("asks"):
+        out.append(
+            f"- the cache served {cache.get('asks_served_from_cache', 0):,} of the sample's {cache['asks']:,} asks "
+            f"({cache.get('asks_served_from_cache', 0) / cache['asks']:.0%}); asks are "
+            f"{cache['asks'] / max(1, cache['asks'] + (f.get('day') or {}).get('insights', 0)):.0%} of the day's "
+            "AI requests, which is why it moves the dollars so little."
+        )
     out.append(
         "- The daily insight is the bill: one call per user with data every day, which neither the cache (an "
         "insight is of its day) nor the quota (insights do not count against it) touches; only batch mode's prices "
@@ -374,10 +391,10 @@ def duration_lines(f: dict[str, Any], plots: str) -> list[str]:
     if not tiers:
         return [*lines, f"Batch duration: {NOT_MEASURED}.", ""]
     lines += [
-        f"- synchronous: `{d.get('sync_formula')}`; measured s_per_insight = {d.get('s_per_insight')} s "
+        f"- synchronous: `{d.get('sync_formula')}`; measured s_per_insight = {d.get('s_per_insight')} s of CPU "
         f"(wall time on the shared machine: {(_figures_mode(f, 'cache+quota') or {}).get('wall_s_per_insight')} s).",
-        f"- batch mode: `{d.get('batch_formula')}`; measured {d.get('submit_lines_per_s')} lines/s submitted, "
-        f"{d.get('ingest_lines_per_s')} lines/s ingested (at {f.get('sample_users'):,} users).",
+        f"- batch mode: `{d.get('batch_formula')}`; measured {d.get('submit_lines_per_s')} lines submitted and "
+        f"{d.get('ingest_lines_per_s')} ingested per CPU second (at {f.get('sample_users'):,} users).",
         "",
         "| provider tier | threads needed | "
         + " | ".join(f"{int(s):,} users (1 / 2 processes)" for s in params.SIZES)
@@ -445,6 +462,29 @@ def phase3_part(documents: dict[str, dict[str, Any]]) -> list[str]:
             "thread-sized to `rpm × latency ÷ 60`. Batch mode needs no queue and halves the price, at the cost of "
             "up to 24 h."
         )
+        too_slow = [
+            int(rpm)
+            for rpm, tier in (d.get("tiers") or {}).items()
+            if ((tier.get("sizes") or {}).get(str(million)) or {}).get("2", {}).get("hours", 0) > 24
+        ]
+        if too_slow:
+            lines.append(
+                f"- **A day is 24 hours.** At {', '.join(f'{r:,}/min' for r in sorted(too_slow))} the day's "
+                f"{million:,} insights take longer than a day whatever the workers: that tier cannot carry "
+                "synchronous insights at this size; a higher tier or batch mode can."
+            )
+    sharding = _figures(documents.get("sharding") or {})
+    if sharding:
+        routing = sharding.get("distinct_by_routing") or {}
+        gaps = sharding.get("schema_gaps") or {}
+        lines.append(
+            f"- **What the sharding test recorded** (`sharding.json`, {sharding.get('source', '')}): "
+            f"{_num(sharding.get('statements_recorded'))} statements from {_num(sharding.get('commands_toured'))} "
+            f"commands, {_num(sharding.get('distinct_statements'))} distinct: "
+            + ", ".join(f"{count} {kind}" for kind, count in routing.items())
+            + f"; {_num(sharding.get('violations'))} violations."
+            + "".join(f" {table}: {why}." for table, why in gaps.items())
+        )
     lines += [
         "- **Kept ready by a test.** `tests/test_sharding_ready.py` keeps the schema Citus-ready: every user-owned "
         "table's primary key and unique constraints lead with `user_id`, and every statement the test suite sends "
@@ -505,55 +545,108 @@ def _empty(ax: Any, what: str) -> None:
 
 
 def plot_latency(documents: dict[str, dict[str, Any]], path: Path) -> None:
-    plt, fig, ax = _figure()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, (ax, ramp) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
+    limit = params.DAY.summary_p95_limit_ms
     drawn = False
     for config, label in CONFIGS.items():
         found = _sized(documents, f"replay-{config}")
         xs, ys = [], []
         for size, document in found:
+            steps = _figures(document).get("steps") or []
             value = _breaking(_figures(document)).get("summary_p95_ms")
-            if value is None:
-                steps = _figures(document).get("steps") or []
-                value = _p(_operations(steps[-1] if steps else {}).get("summary"), "p95")
+            if value is None and steps:
+                value = _p(_operations(steps[0]).get("summary"), "p95")
             if value is not None:
                 xs.append(size)
                 ys.append(value)
-        if xs:
-            ax.plot(xs, ys, marker="o", label=label)
-            drawn = True
+        if not xs:
+            continue
+        drawn = True
+        (line,) = ax.plot(xs, ys, marker="o", label=label)
+        size, document = found[-1]
+        steps = _figures(document).get("steps") or []
+        points = [(s.get("concurrency"), _p(_operations(s).get("summary"), "p95")) for s in steps]
+        points = [(c, p) for c, p in points if c is not None and p is not None]
+        if points:
+            ramp.plot(*zip(*points, strict=True), marker="o", color=line.get_color(), label=f"{config}, {size:,} users")
     if not drawn:
         _empty(ax, "summary p95 vs users")
+        _empty(ramp, "summary p95 vs load")
     else:
-        ax.axhline(params.DAY.summary_p95_limit_ms, color="red", linestyle="--", linewidth=1, label="200 ms limit")
+        for axis in (ax, ramp):
+            axis.axhline(limit, color="red", linestyle="--", linewidth=1, label=f"{limit:g} ms limit")
+            axis.set_yscale("log")
+            axis.grid(True, which="both", alpha=0.3)
+            axis.legend(fontsize=7)
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.set_xlim(params.SIZES[0] / 2, params.SIZES[-1] * 2)
+        ax.set_xticks(list(params.SIZES), [f"{s:,}" for s in params.SIZES])
+        ax.set_xticks([], minor=True)
+        ax.legend(fontsize=7, loc="lower right")
         ax.set_xlabel("users in the database")
-        ax.set_ylabel("summary p95 at the breaking point (ms)")
-        ax.set_title("Dashboard latency vs users, per configuration")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.set_ylabel("summary p95 at the highest load carried (ms)")
+        ax.set_title("summary p95 vs users, per configuration", fontsize=10)
+        ramp.set_xscale("log", base=2)
+        ramp.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ramp.set_xlabel("concurrent worker processes")
+        ramp.set_ylabel("summary p95 (ms)")
+        ramp.set_title("The ramp at the largest population measured", fontsize=10)
     _save(plt, fig, path)
 
 
 def plot_cost(documents: dict[str, dict[str, Any]], path: Path) -> None:
-    plt, fig, ax = _figure()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(10, 4.5), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
     f = _figures(documents.get("aibill") or {})
     sizes = (f.get("scaled") or {}).get("sizes") or {}
     if not sizes:
         _empty(ax, "AI cost per day")
-    else:
-        xs = sorted(int(s) for s in sizes)
-        for mode in MODES:
-            ys = [sizes[str(x)].get(mode, {}).get("cost_usd") for x in xs]
-            if all(y is not None for y in ys):
-                ax.plot(xs, ys, marker="o", label=mode)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("users")
-        ax.set_ylabel("AI cost per day (USD)")
-        ax.set_title(f"AI cost per day, per mechanism (scaled from a {f.get('sample_users', 0):,}-user replay)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _empty(bars, "by kind")
+        _save(plt, fig, path)
+        return
+    xs = sorted(int(s) for s in sizes)
+    styles = ("-", "--", ":", "-.")
+    for mode, style in zip(MODES, styles, strict=True):
+        ys = [sizes[str(x)].get(mode, {}).get("cost_usd") for x in xs]
+        if all(y is not None for y in ys):
+            ax.plot(xs, ys, marker="o", linestyle=style, label=f"{mode} (${ys[-1]:,.0f}/day at {xs[-1]:,})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel("users")
+    ax.set_ylabel("AI cost per day (USD)")
+    ax.set_title(f"Cost per day (scaled from a {f.get('sample_users', 0):,}-user replay)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    # Where the money goes in the sample: asks vs the daily insights, per mode.
+    sample = f.get("sample_users") or 1
+    scale = xs[-1] / sample
+    asks, insights, shown = [], [], []
+    for mode in MODES:
+        by_kind = (((f.get("modes") or {}).get(mode) or {}).get("ledger") or {}).get("by_kind") or {}
+        if not by_kind:
+            continue
+        shown.append(mode.replace("+", "+\n"))
+        asks.append((by_kind.get("ask") or {}).get("cost_micro_usd", 0) / 1e6 * scale)
+        insights.append((by_kind.get("insight") or {}).get("cost_micro_usd", 0) / 1e6 * scale)
+    bars.bar(shown, insights, label="daily insights")
+    bars.bar(shown, asks, bottom=insights, label="asks")
+    bars.set_ylabel(f"USD per day at {xs[-1]:,} users")
+    bars.set_title("Asks vs daily insights", fontsize=10)
+    bars.tick_params(axis="x", labelsize=7)
+    bars.legend(fontsize=7, loc="upper right")
+    bars.grid(True, axis="y", alpha=0.3)
     _save(plt, fig, path)
 
 
