@@ -244,3 +244,12 @@ def test_report_with_no_results_says_not_measured(tmp_path):
     assert "Phase 1 on SQLite (diskcache, one machine): not measured." in section
     for name in ("latency.png", "cost.png", "batch_duration.png"):
         assert (plots / name).stat().st_size > 0
+
+
+def test_lab_command_refuses_an_unknown_configuration(capsys):
+    from benchmarks.scale import lab
+
+    with pytest.raises(SystemExit) as exit_:
+        lab.main(["run", "--configs", "sqlite,bogus", "--skip-population"])
+    assert exit_.value.code == 2
+    assert "unknown configuration(s): bogus" in capsys.readouterr().err
