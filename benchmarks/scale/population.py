@@ -14,8 +14,8 @@ salary-like income, monthly charges at merchants, budgets, holdings with a dated
 the database_identity row), then the rows are loaded with COPY (PostgreSQL) or executemany in large transactions
 (SQLite), the records' secondary indexes dropped during the load and re-created from finbuddy/db/tables.py after.
 
-Generation (numpy, one seeded generator per chunk of users: the same seed gives the same rows whatever the chunking
-of the run) and formatting run in a producer process while the main process loads the previous chunk, so the two
+Generation (numpy, one seeded generator per chunk of users: the same seed and --chunk-users give the same rows) and
+formatting run in a producer process while the main process loads the previous chunk, so the two
 cores work at once. The rows are valid for the product: per-user record ids 1..n with users.next_record_id = n + 1,
 data_version = the user's writes (records + budgets), portfolio_version = holdings + prices, amounts in cents > 0,
 category_source 'user'. Each build ends with the product reading a generated user's month through
@@ -734,7 +734,6 @@ def product_check(url: str, user_id: int) -> dict[str, Any]:
         }
         with finbuddy.open_context(name, env=env) as ctx:
             summary = finbuddy.monthly_summary(ctx, fresh=True)
-            found = summary.to_json()
             with ctx.db.read() as conn:
                 month = sa.and_(
                     records.c.user_id == user_id, records.c.expense_date >= start, records.c.expense_date <= end
@@ -759,12 +758,8 @@ def product_check(url: str, user_id: int) -> dict[str, Any]:
                     ).all()
                 )
     product = {"expenses_cents": summary.expenses_cents, "income_cents": summary.income_cents}
-    shown_budgets = {c["category"]: c["budget_cents"] for c in found["by_category"] if c.get("budget_cents")}
-    ok = (
-        product == direct
-        and user[0] == user[1] + 1
-        and all(budget_rows.get(category) == cents for category, cents in shown_budgets.items())
-    )
+    shown_budgets = {c.category: c.budget_cents for c in summary.by_category if c.budget_cents is not None}
+    ok = product == direct and user[0] == user[1] + 1 and shown_budgets == budget_rows
     return {
         "user": name,
         "month": start.isoformat(),
