@@ -283,11 +283,81 @@ def _pg_ts(day: dt.date) -> str:
     return f"{day.isoformat()} 12:00:00+00"
 
 
+# COPY's binary format: a signature, flags and header extension, then per row its field count and each field as a
+# length (-1: NULL) and the value in network order; dates count days and timestamps microseconds from 2000-01-01.
+PG_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+PG_BINARY_TRAILER = b"\xff\xff"
+_PG_EPOCH = dt.date(2000, 1, 1)
+_RECORD_FIXED = [
+    ("fields", ">i2"),
+    ("user_id_len", ">i4"),
+    ("user_id", ">i4"),
+    ("id_len", ">i4"),
+    ("id", ">i4"),
+    ("amount_len", ">i4"),
+    ("amount_cents", ">i8"),
+    ("date_len", ">i4"),
+    ("expense_date", ">i4"),
+    ("created_len", ">i4"),
+    ("created_at", ">i8"),
+    ("updated_len", ">i4"),
+    ("updated_at", ">i8"),
+]
+
+
+def _binary_field(value: str | None) -> bytes:
+    if value is None:
+        return (-1).to_bytes(4, "big", signed=True)
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def format_pg_records(r: dict[str, Any]) -> bytes:
+    """The records as one binary COPY (PG_COLUMNS order), built by numpy without a Python step per row.
+
+    Rows of one code (kind, category, merchant: the variable-length fields) share a row layout: each code's rows are
+    one packed big-endian array, its text fields a constant tail, so the payload is a few array dumps. The rows go
+    in code order within the chunk (a user's rows sit in up to ~16 runs, as a real table's rows are spread by the
+    day they were added). Binary also spares the server parsing three dates per row (text COPY was CPU-bound there).
+    """
+    import numpy as np
+
+    count = len(r["user_id"])
+    if not count:
+        return b""
+    code = r["code"]
+    order = np.argsort(code, kind="stable")
+    tails = [
+        b"".join(_binary_field(v) for v in (kind, category, merchant, "user"))
+        for kind, category, merchant in _code_fields()
+    ]
+    bounds = np.searchsorted(code[order], np.arange(len(tails) + 1))
+    first_day = (HISTORY_START - _PG_EPOCH).days
+    parts = [PG_BINARY_HEADER]
+    for which, tail in enumerate(tails):
+        rows_of = order[bounds[which] : bounds[which + 1]]
+        if not len(rows_of):
+            continue
+        rows = np.empty(len(rows_of), np.dtype([*_RECORD_FIXED, ("tail", f"V{len(tail)}")]))
+        rows["fields"] = 10
+        for name, size in (("user_id", 4), ("id", 4), ("amount", 8), ("date", 4), ("created", 8), ("updated", 8)):
+            rows[f"{name}_len"] = size
+        rows["user_id"] = r["user_id"][rows_of]
+        rows["id"] = r["id"][rows_of]
+        rows["amount_cents"] = r["amount_cents"][rows_of]
+        days = r["day"][rows_of] + first_day
+        rows["expense_date"] = days
+        rows["created_at"] = days * 86_400_000_000 + 12 * 3_600_000_000  # noon UTC
+        rows["updated_at"] = rows["created_at"]
+        rows["tail"] = np.void(tail)
+        parts.append(rows.tobytes())
+    parts.append(PG_BINARY_TRAILER)
+    return b"".join(parts)
+
+
 def format_pg(chunk: Chunk) -> dict[str, bytes]:
-    """The chunk as COPY text (tab-separated, \\N for NULL), one bytes payload per table."""
+    """The chunk as COPY payloads: the records in binary (format_pg_records), the other tables as text."""
     created = CREATED_AT.strftime("%Y-%m-%d %H:%M:%S+00")
-    days = [f"{_day(d).isoformat()}\t{_pg_ts(_day(d))}\t{_pg_ts(_day(d))}" for d in range(MODEL.history_days)]
-    tails = [f"{kind}\t{category}\t{merchant or chr(92) + 'N'}\tuser\n" for kind, category, merchant in _code_fields()]
     u, r, b, h, p = chunk.users, chunk.records, chunk.budgets, chunk.holdings, chunk.prices
     users = "".join(
         f"{i}\t{user_name(i)}\t{nxt}\t{dv}\t{pv}\t{created}\n"
@@ -297,16 +367,6 @@ def format_pg(chunk: Chunk) -> dict[str, bytes]:
             u["data_version"].tolist(),
             u["portfolio_version"].tolist(),
             strict=True,
-        )
-    )
-    records = "".join(
-        map(
-            "{}\t{}\t{}\t{}\t{}".format,
-            r["user_id"].tolist(),
-            r["id"].tolist(),
-            r["amount_cents"].tolist(),
-            map(days.__getitem__, r["day"].tolist()),
-            map(tails.__getitem__, r["code"].tolist()),
         )
     )
     names = [c.name for c in MODEL.categories]
@@ -332,7 +392,7 @@ def format_pg(chunk: Chunk) -> dict[str, bytes]:
     )
     return {
         "users": users.encode(),
-        "records": records.encode(),
+        "records": format_pg_records(r),
         "budgets": budgets.encode(),
         "holdings": holdings.encode(),
         "prices": prices.encode(),
@@ -540,7 +600,8 @@ class PostgresLoader(Loader):
                 data = payload[table]
                 if not data:
                     continue
-                with cursor.copy(f"COPY {table} {PG_COLUMNS[table]} FROM STDIN WITH (FREEZE)") as copy:
+                binary = ", FORMAT binary" if table == "records" else ""
+                with cursor.copy(f"COPY {table} {PG_COLUMNS[table]} FROM STDIN WITH (FREEZE{binary})") as copy:
                     copy.write(data)
 
     def finish_load(self) -> None:
