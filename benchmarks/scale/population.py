@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -417,8 +417,8 @@ SQLITE_INSERTS = {
 }
 
 
-def format_sqlite(chunk: Chunk) -> dict[str, list[tuple]]:
-    """The chunk as parameter tuples for SQLITE_INSERTS."""
+def format_sqlite(chunk: Chunk) -> dict[str, Iterable[tuple]]:
+    """The chunk as parameter tuples for SQLITE_INSERTS (the records lazily: executemany pulls them from zip)."""
     created = CREATED_AT.strftime("%Y-%m-%d %H:%M:%S.000000")
     dates = [_day(d).isoformat() for d in range(MODEL.history_days)]
     stamps = [_sqlite_ts(_day(d)) for d in range(MODEL.history_days)]
@@ -441,7 +441,7 @@ def format_sqlite(chunk: Chunk) -> dict[str, list[tuple]]:
                 repeat(created),
             )
         ),
-        "records": list(
+        "records": (
             zip(
                 r["user_id"].tolist(),
                 r["id"].tolist(),
@@ -486,7 +486,9 @@ def _chunks(users: int, chunk_users: int) -> list[tuple[int, int]]:
 
 def _produce(queue, chunks: list[tuple[int, int]], seed: int, backend: str) -> None:
     """Generate and format every chunk in order; ("chunk", payload, stats) each, then ("end", ...)."""
-    fmt: Callable[[Chunk], Any] = format_pg if backend == "postgresql" else format_sqlite
+    # SQLite's rows are Python tuples: cheaper made by the loader from the chunk's arrays (executemany iterates
+    # them in C) than pickled through the queue.
+    fmt: Callable[[Chunk], Any] = format_pg if backend == "postgresql" else (lambda chunk: chunk)
     try:
         for first, count in chunks:
             started = time.process_time()
@@ -670,11 +672,13 @@ class SqliteLoader(Loader):
         for _name, ddl in _index_ddl("sqlite", create=False):
             self.conn.execute(ddl)
 
-    def load(self, payload: dict[str, list[tuple]]) -> None:
+    def load(self, payload: Chunk) -> None:
+        counts = payload.rows()
+        rows = format_sqlite(payload)
         self.conn.execute("BEGIN")
         for table in TABLES:
-            if payload[table]:
-                self.conn.executemany(SQLITE_INSERTS[table], payload[table])
+            if counts[table]:
+                self.conn.executemany(SQLITE_INSERTS[table], rows[table])
         self.conn.execute("COMMIT")
 
     def finish_load(self) -> None:
