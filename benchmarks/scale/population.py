@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import math
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -888,6 +889,8 @@ def build(
     generate_cpu = 0.0
     waited = 0.0
     done_users = 0
+    # The machine is shared: the 1-minute load average per chunk says how much of it the build had.
+    load_samples = [os.getloadavg()[0]]
     # The producer is forked before any connection is opened (a forked child must not share one).
     source = _produced(chunks, seed, backend)
     loader: Loader
@@ -915,6 +918,7 @@ def build(
                 shares[key] += stats[key]
             generate_cpu += stats["cpu_s"]
             done_users += stats["rows"]["users"]
+            load_samples.append(os.getloadavg()[0])
             spent = time.perf_counter() - started
             total_rows = sum(rows.values())
             say(
@@ -972,6 +976,10 @@ def build(
         "generate_cpu_s": round(generate_cpu, 2),
         "load_waited_for_producer_s": round(waited, 2),
         "indexes_created": index_times,
+        "load_average_1m": {
+            "mean": round(sum(load_samples) / len(load_samples), 2),
+            "max": round(max(load_samples), 2),
+        },
         "database_bytes": size,
         "database_mib": round(size / 2**20, 1),
         "bytes_per_record": round(size / max(1, rows["records"]), 1),
