@@ -57,6 +57,15 @@ class PopulationModel:
     )
     merchants: tuple[str, ...] = ("Rent Co", "PhoneNet", "StreamFlix", "Gym One", "PowerGrid", "CloudBox")
     tickers: tuple[str, ...] = ("VWCE", "AAPL", "MSFT", "BTC", "IWDA", "NVDA", "EUNL", "TSLA")
+    # Added for the generator (population.py): the laws the comments above name without a figure.
+    income_sigma: float = 0.35  # of an income amount's log-normal (median income_median_eur)
+    recurring_max: int = 4  # merchants with a monthly charge, per recurring user (1..this)
+    recurring_category: str = "bills"  # category of the monthly charges; their amount follows its law
+    income_category: str = "salary"
+    budgets_max: int = 4  # budgets per budgeting user (1..this, distinct categories)
+    budget_median_eur: float = 250.0  # a monthly budget's log-normal (rounded to 10 EUR)
+    budget_sigma: float = 0.6
+    holdings_max: int = 5  # holdings per investing user (1..this, distinct tickers), each with one dated price
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,8 @@ class DayModel:
     provider_tiers_rpm: tuple[int, ...] = (500, 5_000, 30_000)
     # When a phase "breaks": p95 of `summary` above this, or any error.
     summary_p95_limit_ms: float = 200.0
+    # The replayed day (ISO): the population's history ends the day before; FINBUDDY_FAKE_NOW is on it.
+    replay_day: str = "2026-11-29"
 
 
 POPULATION = PopulationModel()
