@@ -38,6 +38,36 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+_SKIP = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}psycopg{os.sep}", f"{os.sep}finbuddy{os.sep}db{os.sep}")
+_MIGRATIONS = f"{os.sep}finbuddy{os.sep}db{os.sep}migrations{os.sep}"
+_TESTS = str(Path(__file__).resolve().parent) + os.sep
+
+
+def origin() -> tuple[str, str]:
+    """Who sent the statement being executed: ('migration' | 'product' | 'test', the finbuddy function that sent it).
+
+    'test': a test's own SQL, or a test calling the database layer directly (finbuddy/db/ called from tests/):
+    what the product sends comes through its ledger, advisor, daemon or CLI code."""
+    frame = sys._getframe(2)
+    site = ""
+    kind = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if _MIGRATIONS in filename:
+            return ("migration", f"{Path(filename).stem}:{frame.f_code.co_name}")
+        if kind is None:
+            if f"{os.sep}finbuddy{os.sep}" in filename and not site:
+                site = f"{frame.f_globals.get('__name__', filename)}:{frame.f_code.co_name}"
+            if filename == __file__ or any(part in filename for part in _SKIP):
+                pass
+            elif filename.startswith(_TESTS):
+                kind = "test"
+            else:
+                kind = "product"
+        frame = frame.f_back
+    return (kind or "product", site)
+
+
 class Recorder:
     """Every statement sent to PostgreSQL by any Engine in this process while installed: (sql, parameters)."""
 
@@ -63,7 +93,8 @@ class Recorder:
                 params.append({})
             else:
                 params.append({str(i): _plain(v) for i, v in enumerate(row)})
-        item = {"sql": statement, "params": params}
+        kind, site = origin()
+        item = {"sql": statement, "params": params, "origin": kind, "site": site}
         with self._lock:
             if self._stream is not None:
                 self._stream.write(json.dumps(item) + "\n")
@@ -191,6 +222,20 @@ ALLOWLIST = (
         "splits a multi-row INSERT into one per shard",
     ),
     Allowed(
+        "batch-claim",
+        r"^INSERT INTO insights \(user_id, day, status, attempts, claimed_by, claimed_at, figures, updated_at\) "
+        r"VALUES .* ON CONFLICT \(user_id, day\) DO UPDATE SET status = ",
+        "Batch API mode: a batch file's lines (many users) are claimed in one multi-row upsert, a few times a day: "
+        "Citus splits a multi-row INSERT into one per shard",
+    ),
+    Allowed(
+        "batch-lines",
+        r"^SELECT insights\.user_id, users\.name, insights\.day, insights\.figures FROM insights JOIN users ON "
+        r"users\.id = insights\.user_id WHERE insights\.status = %\(\w+\)s(::VARCHAR)? AND insights\.claimed_by = ",
+        "Batch API mode: the lines a batch holds, by its claim (many users by design), once per batch: a co-located "
+        "join Citus runs on every shard",
+    ),
+    Allowed(
         "reservation-sweep",
         r"^SELECT ai_calls\.user_id, ai_calls\.id FROM ai_calls WHERE ai_calls\.status = ",
         "the daemon's sweep of dead reservations, every few minutes: a distributed scan; each refund it finds is "
@@ -201,6 +246,11 @@ ALLOWLIST = (
         r"FROM ai_calls WHERE ai_calls\.global_day (>=|BETWEEN)",
         "`usage --all` (every user per UTC day): an operator's report, a distributed aggregate Citus supports",
     ),
+)
+
+MIGRATIONS = (
+    "the migrations (finbuddy/db/migrations/): DDL and one-off data fixes of every row, run once per upgrade from the "
+    "coordinator, which Citus propagates to every shard"
 )
 
 _DDL = re.compile(r"^(CREATE|ALTER|DROP|TRUNCATE|COMMENT|GRANT|REVOKE|LOCK|SET|SHOW|RESET|VACUUM|ANALYZE)\b", re.I)
@@ -372,6 +422,7 @@ class Report:
         gaps = {a.name for a in ALLOWLIST if a.gap}
         return {
             "statements_recorded": self.recorded,
+            "product_statements": self.recorded - self.by_kind["test-own-sql"],
             "distinct_statements": len(self.shapes),
             "executions_by_routing": dict(sorted(self.by_kind.items())),
             "distinct_by_routing": {k: len(v) for k, v in sorted(self.shapes_by_kind.items())},
@@ -379,6 +430,7 @@ class Report:
                 name: {"distinct_statements": len(shapes), "reason": reasons[name], "known_gap": name in gaps}
                 for name, shapes in sorted(self.allowed.items())
             },
+            "migrations": MIGRATIONS,
             "violations": len(self.violations),
             "violation_examples": list(self.violations)[:20],
             "user_owned_table_executions": dict(sorted(self.tables.items())),
@@ -390,18 +442,24 @@ def check(statements: Iterable[dict[str, Any]], owned: dict[str, str] | None = N
     owned = owned if owned is not None else _owned_tables()
     report = Report()
     for item in statements:
-        sql = item["sql"]
+        sql, source = item["sql"], item.get("origin", "product")
         for params in item.get("params") or [{}]:
             report.recorded += 1
+            if source == "test":  # a test's own SQL: not what the product sends
+                report.by_kind["test-own-sql"] += 1
+                continue
             kind, touched = classify(sql, params, owned)
             key = shape(sql)
             report.shapes[key] += 1
             for table in touched:
                 report.tables[table] += 1
-            if kind == "cross-user":
+            if source == "migration" and kind in ("cross-user", "ddl"):
+                kind = "migration"
+            elif kind == "cross-user":
                 entry = next((a for a in ALLOWLIST if a.matches(normalise(sql))), None)
                 if entry is None:
-                    report.violations.setdefault(key, {"sql": normalise(sql), "params": params})
+                    example = {"sql": normalise(sql), "params": params, "site": item.get("site", "")}
+                    report.violations.setdefault(key, example)
                     kind = "violation"
                 else:
                     report.allowed.setdefault(entry.name, set()).add(key)
@@ -419,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     report = check(load(Path(args[0])))
     print(json.dumps(report.figures(), indent=2))
     for key, example in report.violations.items():
-        print(f"VIOLATION: {key}\n  e.g. {json.dumps(example['params'])[:300]}", file=sys.stderr)
+        print(f"VIOLATION ({example['site']}): {key}\n  e.g. {json.dumps(example['params'])[:300]}", file=sys.stderr)
     return 1 if report.violations else 0
 
 

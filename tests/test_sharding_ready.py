@@ -22,9 +22,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests import sharding_check
+from tests.fakes import openai_server as fake_openai
 from tests.sharding_check import ALLOWLIST, GLOBAL_TABLES, SCHEMA_GAPS, Recorder, check, classify, user_owned
 
 ROOT = Path(__file__).resolve().parent.parent
+openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI (with its Batch API) that finbuddy points at
 # FINBUDDY_SHARDING_SAVE=1: the tours write benchmarks/scale/results/sharding.json (read before the autouse fixture
 # clears every FINBUDDY_* variable).
 SAVE = os.environ.get("FINBUDDY_SHARDING_SAVE") == "1"
@@ -351,7 +353,8 @@ def test_every_command_sends_only_statements_that_route_to_one_shard(backend, cl
     assert report.violations == {}, "statements that do not route to one shard:\n" + "\n".join(report.violations)
     assert report.by_kind["single-user"] > 100
     # Every allowlist entry is still needed: an entry nothing matches any more is removed, not kept "just in case".
-    assert set(report.allowed) == {a.name for a in ALLOWLIST} - {"queue-plan"}  # that one: the queue-mode tour
+    # The rest are met by the queue-mode and Batch API tours below.
+    assert set(report.allowed) == {a.name for a in ALLOWLIST} - {"queue-plan", "batch-claim", "batch-lines"}
     if SAVE:
         _save({**figures, "processes_recorded": processes + 1})
 
@@ -473,4 +476,34 @@ def test_the_queue_modes_planner_and_worker_route_to_one_shard_too(backend, cli,
         document = results.load("sharding")
         figures = document["figures"] if document else {}
         figures["queue_mode"] = report.figures()
+        results.save("sharding", figures)
+
+
+@pytest.mark.postgres
+def test_the_batch_api_mode_routes_to_one_shard_too(backend, cli, monkeypatch, openai_server):
+    """The daily insights through the OpenAI Batch API: submitted by one `daemon run-once`, ingested by the next."""
+    if backend != "postgresql":
+        pytest.skip("Citus is PostgreSQL: the tour runs on the postgresql backend")
+    monkeypatch.setenv("FINBUDDY_AI_INSIGHTS_MODE", "batch")
+    for user in ("ann", "ben", "cy"):
+        assert cli("--user", user, "add", "10", "groceries").exit_code == 0
+    recorder = Recorder().install()
+    try:
+        submitted = cli("daemon", "run-once", "--json")
+        assert submitted.exit_code == 0, submitted.stderr
+        openai_server.batch_api.complete()
+        ingested = cli("daemon", "run-once", "--json")
+        assert ingested.exit_code == 0, ingested.stderr
+        assert cli("daemon", "status").exit_code == 0
+    finally:
+        recorder.uninstall()
+    report = check(recorder.statements)
+    assert report.violations == {}, "\n".join(report.violations)
+    assert {"batch-claim", "batch-lines"} <= set(report.allowed)
+    if SAVE:
+        from benchmarks.scale import results
+
+        document = results.load("sharding")
+        figures = document["figures"] if document else {}
+        figures["batch_mode"] = report.figures()
         results.save("sharding", figures)
