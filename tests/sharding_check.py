@@ -7,6 +7,18 @@ class, with the bound parameters); `check` classifies every statement with the r
 
     FINBUDDY_TEST_RECORD_SQL=/tmp/sql python -m pytest -q -k postgres   # tests/conftest.py records each worker
     python -m tests.sharding_check /tmp/sql                               # and this checks what they sent
+
+The rules, on the SQL text SQLAlchemy renders for PostgreSQL (no SQL parser: the product's statements are all
+SQLAlchemy Core, whose shapes are regular):
+  * a statement touching no user-owned table is 'global' (GLOBAL_TABLES says where those tables would live);
+  * every reference to a user-owned table (`FROM`/`JOIN`/`UPDATE`/`INTO`, with its alias) must have its
+    distribution column bound, directly or through `a.user_id = b.user_id` equalities (co-located joins,
+    correlated subqueries), to bound values that are all ONE user id; an INSERT's rows must each carry the same
+    `user_id` (a multi-row insert for one user is fine);
+  * else it must match an ALLOWLIST entry (cross-user by design, with the reason, or a known gap) or it is a
+    violation. Statements sent by the migrations are allowed as such; a test's own SQL is counted, not checked.
+Not caught: an OR that weakens the user filter (`user_id = 1 OR category = 'x'`); SQL that psycopg runs without
+SQLAlchemy (the import's COPY into its temporary staging table, which holds one user's rows).
 """
 
 from __future__ import annotations
@@ -283,7 +295,7 @@ def shape(sql: str) -> str:
         r"(\(%\([^)]*\)s[^()]*(?:\([^()]*\)[^()]*)*\))(?:, \(%\([^)]*\)s[^()]*(?:\([^()]*\)[^()]*)*\))+", r"\1", text
     )
     text = re.sub(r"_\d+_\d+\)s", ")s", text)
-    text = re.sub(r"(%\(\w+\)s(?:::[A-Z ]+?)?)(?:, %\(\w+\)s(?:::[A-Z ]+?)?)+(?=\))", r"\1", text)
+    text = re.sub(r"(IN \(%\(\w+\)s(?:::[A-Z ]+?)?)(?:, %\(\w+\)s(?:::[A-Z ]+?)?)+(?=\))", r"\1", text)
     return text
 
 
@@ -470,12 +482,22 @@ def check(statements: Iterable[dict[str, Any]], owned: dict[str, str] | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check the statements recorded in DIR; with --save, also keep the figures in the lab's sharding results."""
     args = sys.argv[1:] if argv is None else argv
+    save = "--save" in args
+    args = [a for a in args if a != "--save"]
     if len(args) != 1:
-        print("usage: python -m tests.sharding_check DIR", file=sys.stderr)
+        print("usage: python -m tests.sharding_check DIR [--save]", file=sys.stderr)
         return 2
     report = check(load(Path(args[0])))
     print(json.dumps(report.figures(), indent=2))
+    if save:
+        from benchmarks.scale import results
+
+        document = results.load("sharding")
+        figures = document["figures"] if document else {}
+        figures["whole_suite"] = {**report.figures(), "processes_recorded": len(list(Path(args[0]).glob("sql-*")))}
+        results.save("sharding", figures)
     for key, example in report.violations.items():
         print(f"VIOLATION ({example['site']}): {key}\n  e.g. {json.dumps(example['params'])[:300]}", file=sys.stderr)
     return 1 if report.violations else 0
