@@ -33,6 +33,25 @@ class Result:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _record_sql():
+    """FINBUDDY_TEST_RECORD_SQL=<dir>: every statement this run sends to PostgreSQL (this process and the finbuddy
+    processes it starts) into a file per process in <dir>, for `python -m tests.sharding_check <dir>`. Off by
+    default: the suite then pays nothing."""
+    directory = os.environ.get("FINBUDDY_TEST_RECORD_SQL")
+    if not directory:
+        yield
+        return
+    from tests.sharding_check import Recorder
+
+    root = Path(__file__).resolve().parent
+    paths = [str(root / "sqlrecord"), str(root.parent), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # child processes record too
+    recorder = Recorder(stream_to=Path(directory)).install()
+    yield
+    recorder.uninstall()
+
+
 @pytest.fixture(autouse=True)
 def finbuddy_env(tmp_path, monkeypatch):
     """A private home for every test; no setting leaks in from the machine."""
@@ -42,6 +61,7 @@ def finbuddy_env(tmp_path, monkeypatch):
             "FINBUDDY_TEST_REQUIRE_POSTGRES",
             "FINBUDDY_TEST_REQUIRE_SERVICES",
             "FINBUDDY_TEST_REDIS_URL",
+            "FINBUDDY_TEST_RECORD_SQL",
         ):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
