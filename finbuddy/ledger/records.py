@@ -9,7 +9,7 @@ from typing import Any
 
 from finbuddy.context import Context
 from finbuddy.errors import NotFound, ValidationError
-from finbuddy.ledger.fields import normalize_category, normalize_merchant, normalize_note
+from finbuddy.ledger.fields import normalize_category, normalize_merchant, normalize_note, singular
 from finbuddy.money import format_cents, from_cents, to_cents
 
 KINDS = ("expense", "income")
@@ -59,16 +59,6 @@ class RecordPage:
         return len(self.records) < self.total
 
 
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
-        return word[:-2]
-    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def similar_category(category: str, known: list[str]) -> str | None:
     """The known category that `category` (new, normalised) most likely meant, or None.
 
@@ -78,9 +68,9 @@ def similar_category(category: str, known: list[str]) -> str | None:
     """
     if category in known:
         return None
-    stem = _singular(category)
+    stem = singular(category)
     for candidate in known:
-        if _singular(candidate) == stem:
+        if singular(candidate) == stem:
             return candidate
     if len(category) < 5:
         return None
