@@ -69,6 +69,15 @@ def run_cli(args: list[str], capsys, input: str | None = None) -> Result:
     return Result(code, out, err)
 
 
+def drop_pg_database(conn: Any, name: str) -> None:
+    """Drop a temporary PostgreSQL database (`conn`: an AUTOCOMMIT admin connection), ending its sessions first."""
+    conn.exec_driver_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 @pytest.fixture
 def openai_server(monkeypatch, tmp_path):
     """A started FakeOpenAI (tests/fakes/openai_server.py); finbuddy (in-process and subprocesses) points at it
@@ -152,11 +161,7 @@ def pg_database():
     db.dispose()
     yield url
     with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        drop_pg_database(conn, name)
     admin.dispose()
 
 
