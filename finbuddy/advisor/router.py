@@ -657,7 +657,9 @@ def _resolve_name(text: str, vocabulary: Vocabulary) -> tuple[str | None, tuple[
     return category, spellings, ""
 
 
-def _try_form(form: Form, match: re.Match[str], period: Period | None, vocabulary: Vocabulary, today: dt.date):
+def _try_form(
+    form: Form, match: re.Match[str], period: Period | None, vocabulary: Vocabulary, today: dt.date
+) -> Understanding | str:
     """The Understanding this form makes of the match, or a reason it makes none."""
     from finbuddy.dates import month_bounds
 
