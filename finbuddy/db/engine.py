@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
-    from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExceptionContext, ExecutionContext
+    from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExceptionContext
     from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
 
     from finbuddy.config import Settings
@@ -256,25 +256,11 @@ def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
             deadline.arm(conn.connection.dbapi_connection)
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(
-        conn: Connection,
-        cursor: DBAPICursor,
-        statement: str,
-        parameters: object,
-        context: ExecutionContext | None,
-        executemany: bool,
-    ) -> None:
+    def _before(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
         arm(conn)
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(
-        conn: Connection,
-        cursor: DBAPICursor,
-        statement: str,
-        parameters: object,
-        context: ExecutionContext | None,
-        executemany: bool,
-    ) -> None:
+    def _after(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
         deadline.disarm()
 
     @event.listens_for(engine, "handle_error")
