@@ -9,8 +9,8 @@ limit), wall time, 429s the server sent (the SDK retries them; target: none surf
 and what the pacer decided (slots handed out, their smallest spacing, the rate they amount to): those do not
 depend on how busy the machine is, so the quick test asserts them instead of the measured rate.
 
-The loopback OpenAI fake lives with the tests (tests/fakes/), in modules that also define pytest fixtures:
-install the `bench` extra first (`pip install -e '.[bench]'`). The temporary home is removed at the end.
+The loopback OpenAI fake lives with the tests (tests/fakes/) and needs only the standard library, so a plain
+install runs this. The temporary home is removed at the end.
 """
 
 from __future__ import annotations
@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     window = args.window or (6.0 if args.quick else 60.0)
     limit = args.limit or (60 if args.quick else 600)
 
-    try:
-        from tests.fakes_daemon import DaemonFakeOpenAI
-    except ImportError as exc:
-        parser.exit(1, f"benchmarks/insights.py: {exc}: install the bench extra (pip install -e '.[bench]')\n")
+    from tests.fakes_daemon import DaemonFakeOpenAI
 
     with tempfile.TemporaryDirectory(prefix="finbuddy-bench-") as home:
         server = DaemonFakeOpenAI(latency=args.latency, per_minute=limit, window_seconds=window).start()

@@ -338,11 +338,9 @@ class _Timeline:
 
 
 def bench_batch(quick: bool, log: Log) -> dict[str, Any]:
+    from tests.fakes.openai_server import TEST_API_KEY, FakeOpenAI
+
     users = 300 if quick else 50_000
-    try:
-        from tests.fakes.openai_server import TEST_API_KEY, FakeOpenAI
-    except ImportError as exc:
-        return {"skipped": f"{exc}: install the bench extra (pip install -e '.[bench]')"}
     work = Path(tempfile.mkdtemp(prefix="finbuddy-bench-phase2-"))
     saved_env = dict(os.environ)
     server = FakeOpenAI().start()

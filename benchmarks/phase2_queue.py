@@ -21,7 +21,7 @@ Needs RabbitMQ (127.0.0.1:5672 guest/guest, or FINBUDDY_TEST_AMQP_URL) and Redis
 FINBUDDY_TEST_REDIS_URL). The database is a temporary PostgreSQL database on 127.0.0.1:5432 when one is
 reachable (as phase 2 deploys), else a SQLite file; --database picks another. Everything made is removed
 at the end: the temporary home, the database, the queues and the Redis keys. The loopback fake lives with the
-tests (tests/fakes/): install the `bench` extra first (`pip install -e '.[bench]'`).
+tests (tests/fakes/) and needs only the standard library.
 """
 
 from __future__ import annotations
@@ -407,12 +407,8 @@ def run_section(name: str, quick: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        from tests.fakes_daemon import DaemonFakeOpenAI
-    except ImportError as exc:
-        raise SystemExit(
-            f"benchmarks/phase2_queue.py: {exc}: install the bench extra (pip install -e '.[bench]')"
-        ) from None
+    from tests.fakes_daemon import DaemonFakeOpenAI
+
     figures = {}
     for name in args.section or list(SECTIONS):
         figures[name] = SECTIONS[name](args, DaemonFakeOpenAI)

@@ -89,6 +89,34 @@ def run_cli(args: list[str], capsys, input: str | None = None) -> Result:
     return Result(code, out, err)
 
 
+def drop_pg_database(conn: Any, name: str) -> None:
+    """Drop a temporary PostgreSQL database (`conn`: an AUTOCOMMIT admin connection), ending its sessions first."""
+    conn.exec_driver_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def openai_server(monkeypatch, tmp_path):
+    """A started FakeOpenAI (tests/fakes/openai_server.py); finbuddy (in-process and subprocesses) points at it
+    through OPENAI_BASE_URL, with a test key, ai.timeout 2 s and ai.max_retries 2. The fake itself imports no
+    pytest, so benchmarks/ start it from a plain install."""
+    from tests.fakes.openai_server import TEST_API_KEY, FakeOpenAI
+
+    server = FakeOpenAI(record_file=tmp_path / "openai-requests.jsonl").start()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("FINBUDDY_AI_PROVIDER", "openai")
+    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "2")
+    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "2")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def cli(capsys):
     def invoke(*args: Any, input: str | None = None) -> Result:
@@ -153,11 +181,7 @@ def pg_database():
     db.dispose()
     yield url
     with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        drop_pg_database(conn, name)
     admin.dispose()
 
 

@@ -15,7 +15,6 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import (
     TEST_API_KEY,
     Reply,
@@ -29,8 +28,6 @@ from tests.fakes.openai_server import (
     slow,
     trickle,
 )
-
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 
 
 def _rows(url: str, sql: str, **params):

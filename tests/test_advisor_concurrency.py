@@ -9,10 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import FIXED_NOW, run_process
-from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import Reply
-
-openai_server = fake_openai.openai_server  # the fixture
 
 
 @pytest.mark.slow

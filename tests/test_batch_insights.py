@@ -14,11 +14,9 @@ import sys
 import pytest
 
 from tests.conftest import FIXED_NOW
-from tests.fakes import openai_server as fake_openai
 from tests.fakes_daemon import insight_rows, seed_users
 from tests.helpers_ledger import one_line_error, query
 
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 DAY = "2026-11-25"
 
 

@@ -34,16 +34,3 @@ def test_quick_insight_benchmark_never_paces_faster_than_the_limit_fails_nobody_
     assert pacer["min_spacing_s"] >= 60.0 / figures["server"]["per_minute_limit"]
     assert pacer["decided_per_minute"] <= figures["requests_per_minute_setting"]
     assert list((tmp_path / "tmp").iterdir()) == []  # the benchmark's temporary home is gone
-
-
-def test_insight_benchmark_without_pytest_names_the_bench_extra(tmp_path):
-    hide_pytest = (
-        "import runpy, sys; sys.modules['pytest'] = None; "
-        f"sys.argv = [{str(BENCH)!r}, '--quick']; runpy.run_path({str(BENCH)!r}, run_name='__main__')"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", hide_pytest], env=_env(tmp_path), capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 1
-    assert "install the bench extra (pip install -e '.[bench]')" in proc.stderr
-    assert list((tmp_path / "tmp").iterdir()) == []

@@ -162,7 +162,7 @@ def test_a_dropped_and_recreated_postgresql_database_does_not_get_the_old_entrie
 
     from finbuddy.db import Database
     from finbuddy.db.migrate import upgrade
-    from tests.conftest import PG_ADMIN_URL
+    from tests.conftest import PG_ADMIN_URL, drop_pg_database
 
     name = f"finbuddy_ident_{uuid.uuid4().hex[:12]}"
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -170,11 +170,7 @@ def test_a_dropped_and_recreated_postgresql_database_does_not_get_the_old_entrie
 
     def recreate() -> None:
         with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            drop_pg_database(conn, name)
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         db = Database(url)
         try:
@@ -193,11 +189,7 @@ def test_a_dropped_and_recreated_postgresql_database_does_not_get_the_old_entrie
         assert _summary_expenses(cli) == ("25.00", False)
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            drop_pg_database(conn, name)
         admin.dispose()
 
 

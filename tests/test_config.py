@@ -14,10 +14,7 @@ import pytest
 
 from finbuddy.config import KEYS, SECTIONS, example_config_text, load_settings, make_private_dir, mask_url
 from finbuddy.errors import ConfigError
-from tests.fakes import openai_server as fake_openai
 from tests.helpers_ledger import one_line_error
-
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 
 SECRET = "sk-secret-0123456789abcdef"
 

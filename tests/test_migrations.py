@@ -13,7 +13,7 @@ from finbuddy.db import Database
 from finbuddy.db.migrate import alembic_config, known_revisions, upgrade
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.db.tables import metadata
-from tests.conftest import PG_ADMIN_URL, sqlite_file
+from tests.conftest import PG_ADMIN_URL, drop_pg_database, sqlite_file
 from tests.helpers_ledger import count_rows, one_line_error, query
 
 NOW = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
@@ -36,11 +36,7 @@ def empty_url(request, tmp_path) -> Iterator[str]:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            drop_pg_database(conn, name)
         admin.dispose()
 
 

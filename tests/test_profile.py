@@ -24,12 +24,9 @@ from finbuddy.db import Database
 from finbuddy.db.migrate import upgrade
 from finbuddy.db.revision import HEAD_REVISION
 from finbuddy.errors import ValidationError
-from tests.fakes import openai_server as fake_openai
 from tests.fakes_daemon import insight_rows, start_fake
 from tests.helpers_ledger import one_line_error, query
 from tests.test_migrations import BACKENDS, empty_url, schema_diff  # noqa: F401 - empty_url is a fixture
-
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 
 NEAR_MIDNIGHT = "2026-11-25T23:30:00+00:00"
 AUCKLAND = "Pacific/Auckland"

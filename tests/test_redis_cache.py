@@ -21,9 +21,6 @@ import pytest
 from finbuddy.cache import Cache, CacheUnavailable, open_cache
 from finbuddy.clock import Clock
 from tests.conftest import FIXED_NOW, _truncate_pg, run_process
-from tests.fakes import openai_server as fake_openai
-
-openai_server = fake_openai.openai_server
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 TTLS = {"summary": 1800, "portfolio": 3600, "ai": 86400}

@@ -11,9 +11,6 @@ import pytest
 from finbuddy.db import Database
 from finbuddy.db.tables import users
 from tests.conftest import ReplicaPair, _truncate_pg
-from tests.fakes import openai_server as fake_openai
-
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI that finbuddy points at
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 

@@ -13,10 +13,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import ok
-
-openai_server = fake_openai.openai_server
 
 # (date, amount, category, merchant, kind)
 SEED = [

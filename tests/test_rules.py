@@ -12,11 +12,8 @@ import textwrap
 
 import pytest
 
-from tests.fakes import openai_server as fake_openai
 from tests.fakes.openai_server import ok
 from tests.helpers_ledger import one_line_error, query
-
-openai_server = fake_openai.openai_server
 
 pytestmark = pytest.mark.usefixtures("backend")
 

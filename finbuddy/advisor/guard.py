@@ -275,26 +275,10 @@ def _guarded(
         # by this very reservation, so the next ask (which reads the id) finds the answer.
         generation = reserved_generation
 
-    # 3. The provider call: the SDK does the retries and the timeouts.
-    started = time.perf_counter()
-    try:
-        completion = provider.complete(messages)
-    except ProviderFailure as failure:
-        _refund(ctx, call_id, failure.reason)
-        message = f"AI advisor unavailable: {failure.reason} (not counted against your quota)"
-        if failure.account is not None:
-            raise AdvisorAccountError(message) from None
-        raise AdvisorUnavailable(message) from None
-    except BaseException:
-        _refund(ctx, call_id, "interrupted")
-        raise
-    latency_ms = int((time.perf_counter() - started) * 1000)
+    # 3. The provider call (the SDK does the retries and the timeouts), then its ledger row.
+    completion, cost = _complete_reserved(ctx, call_id, "AI advisor", model, lambda: provider.complete(messages))
 
-    # 4. Success: the ledger row, then the cache.
-    cost = estimate_cost_micro_usd(
-        settings.ai.prices, completion.model, model, completion.tokens_in, completion.tokens_out
-    )
-    _finish(ctx, call_id, completion, cost, latency_ms)
+    # 4. Success: the cache.
     ctx.cache.put(
         "ai",
         ctx.user,
@@ -378,6 +362,31 @@ def _reserve(ctx: Context, kind: str, provider: str, model: str) -> tuple[str, Q
         assert found is not None  # ensure_user created the user in this transaction
         generation: list[int | None] = list(found)
     return call_id, build_status(ctx, ctx.user, used, used_globally), generation
+
+
+def _complete_reserved(
+    ctx: Context, call_id: str, what: str, model: str, complete: Callable[[], Completion]
+) -> tuple[Completion, int]:
+    """Make a reserved call: refunded when the provider fails (or the call is interrupted), finished in the usage
+    ledger with its latency and cost (micro-USD, returned with the completion) when it answers."""
+    started = time.perf_counter()
+    try:
+        completion = complete()
+    except ProviderFailure as failure:
+        _refund(ctx, call_id, failure.reason)
+        message = f"{what} unavailable: {failure.reason} (not counted against your quota)"
+        if failure.account is not None:
+            raise AdvisorAccountError(message) from None
+        raise AdvisorUnavailable(message) from None
+    except BaseException:
+        _refund(ctx, call_id, "interrupted")
+        raise
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    cost = estimate_cost_micro_usd(
+        ctx.settings.ai.prices, completion.model, model, completion.tokens_in, completion.tokens_out
+    )
+    _finish(ctx, call_id, completion, cost, latency_ms)
+    return completion, cost
 
 
 def _refund(ctx: Context, call_id: str, reason: str) -> None:
@@ -669,23 +678,13 @@ def categorize_call(
             return CategorizeReply(value, clean_model_name(hit.value.get("model")) or model, True, status)
 
     call_id, status, _ = _reserve(ctx, "categorize", provider.name, model)
-    started = time.perf_counter()
-    try:
-        completion = provider.complete(messages, max_tokens=max_tokens, json_object=True)
-    except ProviderFailure as failure:
-        _refund(ctx, call_id, failure.reason)
-        message = f"AI categorisation unavailable: {failure.reason} (not counted against your quota)"
-        if failure.account is not None:
-            raise AdvisorAccountError(message) from None
-        raise AdvisorUnavailable(message) from None
-    except BaseException:
-        _refund(ctx, call_id, "interrupted")
-        raise
-    latency_ms = int((time.perf_counter() - started) * 1000)
-    cost = estimate_cost_micro_usd(
-        settings.ai.prices, completion.model, model, completion.tokens_in, completion.tokens_out
+    completion, _ = _complete_reserved(
+        ctx,
+        call_id,
+        "AI categorisation",
+        model,
+        lambda: provider.complete(messages, max_tokens=max_tokens, json_object=True),
     )
-    _finish(ctx, call_id, completion, cost, latency_ms)
     try:
         value = parse(completion.text)
     except ValueError as why:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.advisor.router import (
     AFFORD,
@@ -21,6 +21,9 @@ from finbuddy.advisor.router import (
 )
 from finbuddy.context import Context
 from finbuddy.money import format_cents, format_cents_grouped
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection
 
 LOCAL_NOTICE = "Answered from your own records: no AI call, no quota used."
 
@@ -97,13 +100,13 @@ def answer_locally(ctx: Context, understanding: Understanding) -> LocalAnswer:
 # --- the reads --------------------------------------------------------------------------------------
 
 
-def _user_id(ctx: Context, conn) -> int | None:
+def _user_id(ctx: Context, conn: Connection) -> int | None:
     from finbuddy.db.users import find_user_id
 
     return find_user_id(conn, ctx.user)
 
 
-def _totals(ctx: Context, conn, start: dt.date, end: dt.date) -> _Totals:
+def _totals(ctx: Context, conn: Connection, start: dt.date, end: dt.date) -> _Totals:
     from finbuddy.db.figures import totals_by_category
 
     user_id = _user_id(ctx, conn)
@@ -115,7 +118,7 @@ def _totals(ctx: Context, conn, start: dt.date, end: dt.date) -> _Totals:
     return _Totals(expenses, income)
 
 
-def _budgets(ctx: Context, conn) -> dict[str, int]:
+def _budgets(ctx: Context, conn: Connection) -> dict[str, int]:
     from finbuddy.db.budgets import list_budgets
 
     user_id = _user_id(ctx, conn)
@@ -133,7 +136,7 @@ def _records(count: int) -> str:
 # --- the answers ------------------------------------------------------------------------------------
 
 
-def _spend(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _spend(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     currency = ctx.settings.currency
     if u.merchant is not None:
         from finbuddy.db.figures import merchant_expenses
@@ -166,7 +169,7 @@ def _spend(ctx: Context, conn, u: Understanding, period: Period, figures: _Figur
     return "\n".join(lines)
 
 
-def _income(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _income(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     currency = ctx.settings.currency
     totals = _totals(ctx, conn, period.start, period.end)
     total = totals.income_cents
@@ -184,7 +187,7 @@ def _income(ctx: Context, conn, u: Understanding, period: Period, figures: _Figu
     return text + "."
 
 
-def _savings_rate(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _savings_rate(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     currency = ctx.settings.currency
     totals = _totals(ctx, conn, period.start, period.end)
     income, expenses = totals.income_cents, totals.expenses_cents
@@ -207,7 +210,7 @@ def _savings_rate(ctx: Context, conn, u: Understanding, period: Period, figures:
     )
 
 
-def _budget_left(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _budget_left(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     currency = ctx.settings.currency
     budgets = _budgets(ctx, conn)
     totals = _totals(ctx, conn, period.start, period.end)
@@ -262,7 +265,7 @@ def _budget_left(ctx: Context, conn, u: Understanding, period: Period, figures: 
     return "\n".join(lines)
 
 
-def _biggest_category(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _biggest_category(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     currency = ctx.settings.currency
     totals = _totals(ctx, conn, period.start, period.end)
     if not totals.expenses:
@@ -290,7 +293,7 @@ def _biggest_category(ctx: Context, conn, u: Understanding, period: Period, figu
     return text
 
 
-def _afford(ctx: Context, conn, u: Understanding, period: Period, figures: _Figures) -> str:
+def _afford(ctx: Context, conn: Connection, u: Understanding, period: Period, figures: _Figures) -> str:
     """A cost against this month: income − spent = surplus; less what the budgets still allow = free; less the cost.
     A cost in a budgeted category uses that budget's room first (it was planned for)."""
     from finbuddy.money import to_cents

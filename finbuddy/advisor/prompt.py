@@ -6,11 +6,15 @@ import datetime as dt
 import json
 import unicodedata
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.context import Context
 from finbuddy.errors import ValidationError
 from finbuddy.money import format_cents
+
+if TYPE_CHECKING:
+    from finbuddy.ledger.portfolio import Portfolio
+    from finbuddy.ledger.summary import Comparison, Summary
 
 # Bump when the system prompt, the task texts or the figures' shape change: cached answers
 # made from an older prompt then stop matching.
@@ -101,7 +105,7 @@ def table_records(value: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [dict(zip(value["columns"], row, strict=False)) for row in value["rows"]]
 
 
-def _month_picture(summary, max_categories: int, detailed: bool) -> dict[str, Any]:
+def _month_picture(summary: Summary, max_categories: int, detailed: bool) -> dict[str, Any]:
     categories = list(getattr(summary, "by_category", []) or [])
     # Categories near or over budget are the ones advice is about: keep them whatever their size.
     at_risk = [c for c in categories if c.budget_used_pct is not None and float(c.budget_used_pct) >= 80]
@@ -151,7 +155,7 @@ def _month_picture(summary, max_categories: int, detailed: bool) -> dict[str, An
     return picture
 
 
-def _comparison_picture(comparison) -> dict[str, Any]:
+def _comparison_picture(comparison: Comparison) -> dict[str, Any]:
     """This month to date against the same days of last month: the figures behind the dashboard's
     trend (ledger.summary.compare_with_previous_month), categories with the largest increase first."""
     this_label, last_label = comparison.labels()
@@ -170,7 +174,7 @@ def _comparison_picture(comparison) -> dict[str, Any]:
     }
 
 
-def _portfolio_picture(portfolio) -> dict[str, Any] | None:
+def _portfolio_picture(portfolio: Portfolio) -> dict[str, Any] | None:
     holdings = list(getattr(portfolio, "holdings", []) or [])
     if not holdings:
         return None

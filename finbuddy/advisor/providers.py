@@ -7,11 +7,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.advisor.deadline import CallBudget, call_budget, current_budget, deadline_transport, total_seconds
 from finbuddy.advisor.offline import OfflineProvider
 from finbuddy.config import Settings
+
+if TYPE_CHECKING:
+    import httpx2
+    import openai
 
 MAX_ANSWER_TOKENS = 700
 # What a provider reports is clamped to what the ledger holds (ai_calls.tokens_* are 32-bit integers,
@@ -53,7 +57,7 @@ _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _decide_retry(response) -> None:
+def _decide_retry(response: httpx2.Response) -> None:
     """An httpx2 response hook that tells the SDK (through its own x-should-retry header) not to retry an error
     no retry can fix (a 429 insufficient_quota is a billing problem), nor one whose wait (Retry-After, or the
     SDK's backoff) would leave no time for another attempt before the call's deadline."""
@@ -75,7 +79,7 @@ def _decide_retry(response) -> None:
         response.headers["x-should-retry"] = "false"
 
 
-def _retry_after_seconds(headers) -> float | None:
+def _retry_after_seconds(headers: httpx2.Headers) -> float | None:
     """The wait a server asks for, as the SDK reads it (retry-after-ms, then Retry-After seconds or date);
     None when it names none the SDK would honour (then the SDK's own backoff applies)."""
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -88,16 +92,17 @@ def _retry_after_seconds(headers) -> float | None:
             continue
         return wait if 0 < wait <= 120 else None
     value = headers.get("retry-after")
-    if value:
+    parsed = email.utils.parsedate_tz(value) if value else None  # None: not a date either
+    if parsed is not None:
         try:
-            wait = email.utils.mktime_tz(email.utils.parsedate_tz(value)) - time.time()
+            wait = email.utils.mktime_tz(parsed) - time.time()
         except (TypeError, ValueError, OverflowError):
             return None
         return wait if 0 < wait <= 120 else None
     return None
 
 
-def _client(settings: Settings):
+def _client(settings: Settings) -> openai.OpenAI:
     """One SDK client per (endpoint, key, timeout, retries), reused across calls (the daemon's batch)."""
     import openai
 

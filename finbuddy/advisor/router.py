@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from finbuddy.context import Context
+from finbuddy.ledger.fields import singular
 
 LOCAL, SMALL, MAIN = "local", "small", "main"
 
@@ -142,22 +143,12 @@ class Vocabulary(Protocol):
 # --- names ----------------------------------------------------------------------------------------
 
 
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
-        return word[:-2]
-    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def name_key(text: str) -> str:
     """How a name in a question is compared with a category or merchant: case, width, spacing and a
     final plural do not matter ("Groceries" is "grocery"); nothing else is guessed."""
     words = unicodedata.normalize("NFKC", text).casefold().replace("’", "'").split()
     if words:
-        words[-1] = _singular(words[-1])
+        words[-1] = singular(words[-1])
     return " ".join(words)
 
 
@@ -666,7 +657,9 @@ def _resolve_name(text: str, vocabulary: Vocabulary) -> tuple[str | None, tuple[
     return category, spellings, ""
 
 
-def _try_form(form: Form, match: re.Match[str], period: Period | None, vocabulary: Vocabulary, today: dt.date):
+def _try_form(
+    form: Form, match: re.Match[str], period: Period | None, vocabulary: Vocabulary, today: dt.date
+) -> Understanding | str:
     """The Understanding this form makes of the match, or a reason it makes none."""
     from finbuddy.dates import month_bounds
 

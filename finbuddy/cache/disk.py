@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.cache.backend import PHYSICAL_TTL_MARGIN
 from finbuddy.config import make_private_dir
 
+if TYPE_CHECKING:
+    import sqlite3
 
-def _safe_disk_class():
+
+def _safe_disk_class() -> type:
     import diskcache
     from diskcache.core import MODE_RAW
 
@@ -24,24 +28,24 @@ def _safe_disk_class():
         is planted: it is refused without its path being opened, and no path is ever deleted.
         """
 
-        def put(self, key):
+        def put(self, key: object) -> tuple[str, bool]:
             if type(key) is not str:
                 raise TypeError("finbuddy cache keys are text")
             return super().put(key)
 
-        def get(self, key, raw):
+        def get(self, key: str, raw: bool) -> str:
             if not raw:
                 raise ValueError("refusing a pickled cache key")
             return super().get(key, raw)
 
-        def store(self, value, read, key=diskcache.core.UNKNOWN):
+        def store(self, value: object, read: bool, key: object = diskcache.core.UNKNOWN) -> tuple[int, int, None, str]:
             if type(value) is not str:
                 raise TypeError("finbuddy cache values are JSON text")
             # What diskcache does for short text, whatever the size (and whatever a planted
             # `disk_min_file_size` setting says): the value lives in the row.
             return 0, MODE_RAW, None, value
 
-        def fetch(self, mode, filename, value, read):
+        def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> str:
             # Only text kept in the row; a pickled value, or a row pointing at a file, was planted
             # by whoever could write the directory: refused, never loaded or opened.
             if mode != MODE_RAW or filename is not None:
@@ -52,7 +56,7 @@ def _safe_disk_class():
                 raise ValueError("refusing a cache value that is not text")
             return value
 
-        def remove(self, file_path):
+        def remove(self, file_path: str) -> None:
             # Called with the `filename` of rows being expired, culled, evicted or overwritten. This
             # Disk never writes a file, so any name is planted: delete nothing, touch nothing.
             return None
@@ -60,7 +64,7 @@ def _safe_disk_class():
     return TextOnlyDisk
 
 
-def _bounded_cache_class():
+def _bounded_cache_class() -> type:
     import sqlite3
 
     import diskcache
@@ -77,11 +81,11 @@ def _bounded_cache_class():
             super().__init__(directory, timeout=timeout, **kwargs)
 
         @property
-        def _sql_retry(self):
+        def _sql_retry(self) -> Callable[..., sqlite3.Cursor]:
             sql = self._sql
             budget = self._finbuddy_busy_s
 
-            def execute(statement, *args, **kwargs):
+            def execute(statement: str, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
                 start = time.monotonic()
                 while True:
                     try:

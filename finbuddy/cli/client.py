@@ -14,6 +14,7 @@ import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a client 1.5 ms of start-up
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 NO_SERVER_ENV = "FINBUDDY_NO_SERVER"
@@ -131,7 +132,7 @@ def _interrupted() -> int:
 class _Exchange:
     """One request: the handshake (any trouble: None, run here), then the command's run on the server."""
 
-    def __init__(self, sock) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         from finbuddy.server import protocol
 
         self.sock = sock

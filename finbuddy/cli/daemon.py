@@ -14,6 +14,10 @@ from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from finbuddy.config import Settings
@@ -27,7 +31,7 @@ daemon_app = typer.Typer(
 class RichBatchProgress:
     """The insight batch's progress, drawn on stderr (the batch itself never prints)."""
 
-    def __init__(self, console) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
@@ -69,8 +73,8 @@ class RichBatchProgress:
         self.progress = None
 
 
-def _progress_factory(console):
-    def progress_for(job: str):
+def _progress_factory(console: Console) -> Callable[[str], RichBatchProgress | None]:
+    def progress_for(job: str) -> RichBatchProgress | None:
         return RichBatchProgress(console) if job == "daily-insights" else None
 
     return progress_for
@@ -118,7 +122,7 @@ def run(
     run_foreground(ctx, stop, progress_for=progress_for, console_handler=handler, serve_command=serve_command)
 
 
-def _check_queue(settings) -> None:
+def _check_queue(settings: Settings) -> None:
     """With queue.url, refuse to start a daemon whose daily job could not plan (exit 2, one line)."""
     if settings.queue.url is not None:
         from finbuddy.worker.config import check_queue_settings
@@ -222,7 +226,7 @@ def status(json_: JsonOption = False) -> None:
         for column in ("job", "schedule", "next run", "last run", "status", "result"):
             table.add_column(column, overflow="fold")
 
-        def when(moment) -> str:
+        def when(moment: dt.datetime) -> str:
             return moment.astimezone(ctx.install_zone).strftime("%Y-%m-%d %H:%M")
 
         for view in views:

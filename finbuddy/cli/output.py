@@ -7,7 +7,10 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _CONTROL = {i: f"\\x{i:02x}" for i in list(range(0, 32)) + list(range(127, 160))}
 _CONTROL_KEEP_NEWLINES = {k: v for k, v in _CONTROL.items() if k != 10}
@@ -77,7 +80,7 @@ def warn(message: str) -> None:
     sys.stderr.write(f"finbuddy: warning: {printable(one_line)}\n")
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False) -> Console:
     """A Rich console that honours NO_COLOR and plain (non-terminal) output.
 
     Markup and emoji codes are off: a string printed through it (a table title or cell, a user name)
@@ -88,7 +91,7 @@ def console(stderr: bool = False):
 
 
 @functools.cache
-def _console_class():
+def _console_class() -> type[Console]:
     from rich.console import Console
 
     class FinbuddyConsole(Console):

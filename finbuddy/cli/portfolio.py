@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,15 +12,25 @@ from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say
 from finbuddy.money import format_cents_grouped as _money
 
+if TYPE_CHECKING:
+    import datetime as dt
+    from decimal import Decimal
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from finbuddy.context import Context
+    from finbuddy.ledger.portfolio import Holding, HoldingValue, Portfolio, Price
+
 portfolio_app = typer.Typer(help="Holdings, prices and their value.", no_args_is_help=True)
 
 
-def _plain(value) -> str:
+def _plain(value: Decimal | None) -> str:
     """A quantity or unit price for people: thousands grouped, never an exponent."""
     return "" if value is None else format(value, ",f")
 
 
-def _holding_line(holding) -> str:
+def _holding_line(holding: Holding) -> str:
     """What `add` reports: the quantity, and what is known of its cost."""
     quantity = _plain(holding.quantity)
     if holding.cost is None:
@@ -47,7 +57,8 @@ def _warn_not_held(tickers: list[str], one: bool) -> None:
         warn(f"you hold no {shown}: their prices are stored for when you add them")
 
 
-def _older_note(p) -> str:
+def _older_note(p: Price) -> str:
+    assert p.latest_date is not None  # set on every price that is not the latest, the only ones noted
     return (
         f"{p.ticker}: {_plain(p.price)} of {p.date.isoformat()} is older than {_plain(p.latest_price)} of "
         f"{p.latest_date.isoformat()}, which stays in use (the older price is kept as history)"
@@ -146,7 +157,7 @@ _PARTIAL = "*"  # a cost (and its gain) known for part of the quantity only
 _EARLIER = "†"  # a price of an earlier day (compact table)
 
 
-def _gain_text(cents: int | None, mark: str = ""):
+def _gain_text(cents: int | None, mark: str = "") -> Text:
     from rich.text import Text
 
     if cents is None:
@@ -155,7 +166,7 @@ def _gain_text(cents: int | None, mark: str = ""):
     return Text(("+" if cents > 0 else "") + _money(cents) + mark, style=style)
 
 
-def _cost_text(h):
+def _cost_text(h: HoldingValue) -> Text:
     from rich.text import Text
 
     if h.cost is None:
@@ -163,15 +174,15 @@ def _cost_text(h):
     return Text(_plain(h.cost) + ("" if h.cost_complete else _PARTIAL))
 
 
-def _weight(h) -> str:
+def _weight(h: HoldingValue) -> str:
     return "" if h.weight_pct is None else f"{h.weight_pct:.1f}%"
 
 
-def _day(day, today, short: bool) -> str:
+def _day(day: dt.date, today: dt.date, short: bool) -> str:
     return f"{day.day} {day:%b}" if short else day.isoformat()
 
 
-def _table(portfolio, today, dates: str):
+def _table(portfolio: Portfolio, today: dt.date, dates: str) -> tuple[Table, list[Text]]:
     """dates: "iso" or "short" (an "as of" column: 2026-11-20 or 20 Nov), or "marked" (a † and a note)."""
     from rich import box
     from rich.table import Table
@@ -218,7 +229,7 @@ def _table(portfolio, today, dates: str):
     return table, notes
 
 
-def _blocks(portfolio, today):
+def _blocks(portfolio: Portfolio, today: dt.date) -> list[Text]:
     """One block per holding, one figure per line: fits any terminal of 40 columns or more."""
     from rich.text import Text
 
@@ -253,7 +264,7 @@ def _blocks(portfolio, today):
     return lines
 
 
-def _render(portfolio, ctx) -> None:
+def _render(portfolio: Portfolio, ctx: Context) -> None:
     if not portfolio.holdings:
         say("No holdings yet. Add one with: finbuddy portfolio add AAPL 10 --cost 150")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,9 @@ from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption, NumbersAreArguments, is_negative_number
 from finbuddy.cli.output import emit, printable, say, warn
 from finbuddy.errors import FinbuddyError, UsageError, ValidationError
+
+if TYPE_CHECKING:
+    from finbuddy.ledger.records import Record, RecordPage
 
 DEFAULT_TABLE_LIMIT = 50
 MONTHS = (
@@ -25,7 +28,7 @@ class Cancelled(FinbuddyError):
     exit_code = 1
 
 
-def _describe(record) -> str:
+def _describe(record: Record) -> str:
     merchant = f" at {printable(record.merchant)}" if record.merchant else ""
     note = f" ({printable(record.note)})" if record.note else ""
     return (
@@ -68,7 +71,7 @@ def _tell_where_it_went(day: dt.date | None, today: dt.date) -> None:
     warn(f"dated {day.isoformat()}, in the future{where}")
 
 
-def _tell_near_miss(record) -> None:
+def _tell_near_miss(record: Record) -> None:
     if record.did_you_mean is None:
         return
     import shlex
@@ -194,7 +197,7 @@ def list_(
     emit([r.to_json() for r in page.records], json_, lambda: _render_list(page, ctx.currency, filtered))
 
 
-def _render_list(page, currency: str, filtered: bool) -> None:
+def _render_list(page: RecordPage, currency: str, filtered: bool) -> None:
     records = page.records
     if not records:
         if filtered:

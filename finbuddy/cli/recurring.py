@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from finbuddy.ledger.recurring import RecurringReport
 
 
 def recurring(json_: JsonOption = False) -> None:
@@ -20,7 +27,7 @@ def recurring(json_: JsonOption = False) -> None:
     emit(report.to_json(), json_, lambda: render(report))
 
 
-def render(report) -> None:
+def render(report: RecurringReport) -> None:
     from rich import box
     from rich.console import Group
     from rich.table import Table
@@ -36,7 +43,7 @@ def render(report) -> None:
         )
         return
 
-    def money(amount) -> str:
+    def money(amount: Decimal) -> str:
         return format_cents_grouped(to_cents(amount))
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left")

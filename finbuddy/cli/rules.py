@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
 from finbuddy.cli.output import emit, printable, say, warn
+
+if TYPE_CHECKING:
+    from finbuddy.ledger.rules import CategorizeResult, Rule, RuleUse
 
 rules_app = typer.Typer(
     help="Merchant → category rules: learned from your records, set by you, or answered by the model.",
@@ -19,7 +23,7 @@ SHOWN_USES = 5
 SOURCE_WORDS = {"user": "yours", "learned": "learned", "ai": "model", "blocked": "blocked"}
 
 
-def describe_fills(rows: int, uses) -> str:
+def describe_fills(rows: int, uses: Sequence[RuleUse]) -> str:
     """ "34 rows by 5 rules: netflix → subscriptions (12), …" for people."""
     noun = "row" if rows == 1 else "rows"
     kinds = sorted({use.source for use in uses})
@@ -57,7 +61,7 @@ def categorize(
         warn(result.model.note)
 
 
-def _render_categorize(result) -> None:
+def _render_categorize(result: CategorizeResult) -> None:
     model = result.model
     if model is not None and model.provider == "openai" and model.merchants:
         if result.dry_run:
@@ -99,7 +103,7 @@ def list_(json_: JsonOption = False) -> None:
     emit([rule.to_json() for rule in rules], json_, lambda: _render_rules(rules))
 
 
-def _render_rules(rules) -> None:
+def _render_rules(rules: list[Rule]) -> None:
     if not rules:
         say(
             "No rules yet. They are learned once a merchant has 2 or more records in one category; "

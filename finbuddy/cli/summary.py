@@ -11,9 +11,12 @@ from finbuddy.cli.options import JsonOption
 from finbuddy.money import format_cents_grouped as _money
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable
+
     from rich.console import RenderableType
 
-    from finbuddy.ledger.summary import Summary
+    from finbuddy.ledger.summary import CategoryTotal, Summary
 
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
 _CHART_ROWS = 5
@@ -105,7 +108,7 @@ def _header(s: Summary) -> RenderableType:
     return Panel(body, title=title, title_align="left", border_style="blue", padding=(0, 1))
 
 
-def _month_name(day, previous_month: bool = False) -> str:
+def _month_name(day: dt.date, previous_month: bool = False) -> str:
     import calendar
 
     month = day.month - 1 if previous_month else day.month
@@ -120,7 +123,7 @@ def _categories(s: Summary, width: int) -> RenderableType:
 
     from finbuddy.cli.output import printable
 
-    def widest(header: str, values) -> int:
+    def widest(header: str, values: Iterable[str]) -> int:
         return max([cell_len(header), *(cell_len(v) for v in values)])
 
     rows = s.by_category
@@ -171,7 +174,7 @@ def _categories(s: Summary, width: int) -> RenderableType:
     return table
 
 
-def _left(c) -> tuple[str, str]:
+def _left(c: CategoryTotal) -> tuple[str, str]:
     """What is left of a category's budget, or by how much it is over."""
     if c.budget_cents is None:
         return "", ""
@@ -179,7 +182,7 @@ def _left(c) -> tuple[str, str]:
     return (_money(left), "") if left >= 0 else (f"over {_money(-left)}", "bold red")
 
 
-def _daily_chart(s: Summary, width: int, today) -> RenderableType:
+def _daily_chart(s: Summary, width: int, today: dt.date) -> RenderableType:
     from rich.text import Text
 
     days = s.daily
@@ -316,7 +319,7 @@ def _alerts(s: Summary) -> RenderableType:
     return text
 
 
-def render(s: Summary, today) -> None:
+def render(s: Summary, today: dt.date) -> None:
     from rich.console import Group
     from rich.text import Text
 

@@ -10,6 +10,9 @@ from finbuddy.cli import state
 from finbuddy.cli.options import JsonOption
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Sequence
+
     from finbuddy.ledger.trend import Trend
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -36,7 +39,7 @@ def trend(
     emit(result.to_json(), json_, lambda: render(result))
 
 
-def _labels(months) -> list[str]:
+def _labels(months: Sequence[dt.date]) -> list[str]:
     """Month names; where the columns span two years, the first column and each January carry the year."""
     years = months[0].year != months[-1].year
     return [
@@ -75,7 +78,7 @@ def layout(t: Trend, width: int) -> tuple[list[str], int]:
     names = [printable(r.category) for r in rows]
     spark_w = max(len("trend"), len(t.months))
 
-    def plan(money, shown: int, name_w: int) -> tuple[int, list[int], int]:
+    def plan(money: Callable[[int], str], shown: int, name_w: int) -> tuple[int, list[int], int]:
         first = len(t.months) - shown
         labels = _labels(t.months[first:])
         columns = [max(len(labels[i]), *(len(money(r.totals_cents[first + i])) for r in rows)) for i in range(shown)]

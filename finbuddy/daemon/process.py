@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from finbuddy.config import Settings
+    from finbuddy.context import Context
+    from finbuddy.daemon.insights import BatchProgress
 
 import datetime as dt
 import fcntl
@@ -17,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -435,12 +437,12 @@ class ServingSide:
 
 
 def run_foreground(
-    ctx,
+    ctx: Context,
     stop: threading.Event,
-    progress_for=None,
+    progress_for: Callable[[str], BatchProgress | None] | None = None,
     console_handler: logging.Handler | None = None,
     serve_command: list[str] | None = None,
-):
+) -> None:
     """`daemon run`: hold the pidfile, log to the rotating file, serve warm commands with `serve_command` (the CLI's
     `daemon serve`; None: not), loop until SIGTERM/SIGINT."""
     from finbuddy.daemon.scheduler import Daemon, JobRunner

@@ -77,7 +77,7 @@ def give_back_global_quota(conn: Connection, day: dt.date, count: int) -> None:
         )
 
 
-def insert_call(conn: Connection, **values) -> None:
+def insert_call(conn: Connection, **values: Any) -> None:
     conn.execute(sa.insert(ai_calls).values(**values))
 
 
@@ -143,7 +143,7 @@ def refund_call(conn: Connection, user_id: int | None, call_id: str, error: str,
     return True
 
 
-def _adjust_counters(conn: Connection, user_id: int | None, row, delta: int) -> None:
+def _adjust_counters(conn: Connection, user_id: int | None, row: sa.Row[Any], delta: int) -> None:
     """Count a call again (+1) or give it back (-1) on the user's quota day (if it counts) and the global day.
     Neither limit applies here: the call already happened or is being returned; counters never go below 0."""
     quota_where = [ai_quota.c.user_id == user_id, ai_quota.c.day == row.day]
@@ -196,10 +196,10 @@ def usage_by_day(conn: Connection, start: dt.date, end: dt.date, user_id: int | 
     One dict per day with data: day, calls, failed, in_flight, cache_hits, tokens_in, tokens_out, cost_micro_usd."""
     day_col = ai_calls.c.day if user_id is not None else ai_calls.c.global_day
 
-    def count(*statuses: str):
+    def count(*statuses: str) -> sa.ColumnElement[int]:
         return sa.func.sum(sa.case((ai_calls.c.status.in_(statuses), 1), else_=0))
 
-    def total(column, status: str = SUCCEEDED):
+    def total(column: sa.Column[int], status: str = SUCCEEDED) -> sa.ColumnElement[int]:
         return sa.func.sum(sa.case((ai_calls.c.status == status, column), else_=0))
 
     stmt = (

@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+    from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor, ExceptionContext
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
+
     from finbuddy.config import Settings
 
 import datetime as dt
@@ -108,7 +112,7 @@ def _describe_sqlite_file_error(url: str, exc: DBAPIError) -> str | None:
     return f"cannot use database file {path}: {describe_db_error(exc)}" + (f" ({state})" if state else "")
 
 
-def _ensure_wal(cursor) -> None:
+def _ensure_wal(cursor: DBAPICursor) -> None:
     """Switch a (new) database file to WAL once. The switch needs an exclusive lock and may report
     "database is locked" without waiting out the busy timeout while other first-time processes hold
     the file open, so retry it briefly; every later open finds WAL already set (it is persistent)."""
@@ -130,7 +134,9 @@ def _ensure_wal(cursor) -> None:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+    def _on_connect(
+        dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+    ) -> None:  # pragma: no cover - exercised by every test
         # Let SQLAlchemy (not the sqlite3 module) decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -141,7 +147,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # pragma: no cover - exercised by every test
+    def _on_begin(conn: Connection) -> None:  # pragma: no cover - exercised by every test
         # A deferred transaction that reads and then writes fails at once with
         # "database is locked" whatever the busy timeout; writers take the lock first.
         if conn.get_execution_options().get(_WRITE_OPTION):
@@ -221,7 +227,7 @@ def _shut_down(dbapi_connection: Any) -> None:
         sock.close()
 
 
-def _postgresql_connect_args(parsed, timeout: float) -> dict[str, Any]:
+def _postgresql_connect_args(parsed: URL, timeout: float) -> dict[str, Any]:
     """libpq settings: server-side statement, lock and idle-in-transaction timeouts (options the URL
     itself gives win), TCP keepalives and a TCP user timeout."""
     ms = int(timeout * 1000)
@@ -250,31 +256,31 @@ def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
             deadline.arm(conn.connection.dbapi_connection)
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
+    def _before(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
         arm(conn)
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
+    def _after(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
         deadline.disarm()
 
     @event.listens_for(engine, "handle_error")
-    def _error(context):
+    def _error(context: ExceptionContext) -> None:
         deadline.disarm()
 
     @event.listens_for(engine, "commit")
-    def _commit(conn):
+    def _commit(conn: Connection) -> None:
         arm(conn)  # disarmed by Database._transaction when the block ends
 
     @event.listens_for(engine, "rollback")
-    def _rollback(conn):
+    def _rollback(conn: Connection) -> None:
         arm(conn)
 
     @event.listens_for(engine, "connect")
-    def _connected(dbapi_connection, record):
+    def _connected(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["finbuddy_fresh"] = True
 
     @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, record, proxy):
+    def _ping(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
         # pool_pre_ping's job (a connection the server dropped while pooled is replaced), but
         # under the deadline; a connection made for this check-out needs no ping.
         if record.info.pop("finbuddy_fresh", False):
@@ -292,11 +298,11 @@ def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
             deadline.disarm()
 
     @event.listens_for(engine, "reset")
-    def _reset(dbapi_connection, record, reset_state):
+    def _reset(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, reset_state: PoolResetState) -> None:
         deadline.arm(dbapi_connection)
 
     @event.listens_for(engine, "checkin")
-    def _checkin(dbapi_connection, record):
+    def _checkin(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
         deadline.disarm()
 
 

@@ -213,7 +213,7 @@ def queue_insights(
     return [row[0] for row in conn.execute(stmt)]
 
 
-def _our_claim(user_id: int, day: dt.date, worker: str):
+def _our_claim(user_id: int, day: dt.date, worker: str) -> sa.ColumnElement[bool]:
     """The insight row this worker claimed and still holds (a stale claim retaken by another is not ours)."""
     return sa.and_(
         insights.c.user_id == user_id,

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+    from finbuddy.db.engine import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every finbuddy process.
@@ -14,7 +21,7 @@ def known_revisions() -> set[str]:
     return {path.stem for path in (MIGRATIONS_DIR / "versions").glob("*.py") if not path.stem.startswith("_")}
 
 
-def alembic_config(connection=None):
+def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -24,7 +31,7 @@ def alembic_config(connection=None):
     return config
 
 
-def upgrade(database, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade `database` to `revision`; returns (before, after)."""
     import sqlalchemy as sa
     from alembic import command
@@ -38,7 +45,7 @@ def upgrade(database, revision: str = "head") -> tuple[str | None, str | None]:
     return before, after
 
 
-def _revision_in(conn) -> str | None:
+def _revision_in(conn: Connection) -> str | None:
     import sqlalchemy as sa
 
     if not sa.inspect(conn).has_table("alembic_version"):

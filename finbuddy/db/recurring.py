@@ -27,7 +27,7 @@ class MerchantDay:
     category: str
 
 
-def merchant_key(column) -> sa.ColumnElement:
+def merchant_key(column: sa.ColumnElement[str | None]) -> sa.ColumnElement:
     """lower(merchant) without spaces (ordinary and no-break): "NETFLIX.COM" and "Netflix .com" are one merchant."""
     return sa.func.lower(sa.func.replace(sa.func.replace(column, " ", ""), "\u00a0", ""))
 

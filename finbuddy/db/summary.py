@@ -23,7 +23,7 @@ class MonthAggregates:
     budgets: list[tuple[str, int]]
 
 
-def _in_period(start: dt.date, end: dt.date):
+def _in_period(start: dt.date, end: dt.date) -> sa.ColumnElement[bool]:
     return sa.and_(records.c.expense_date >= start, records.c.expense_date <= end)
 
 

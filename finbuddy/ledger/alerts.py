@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.context import Context
 from finbuddy.dates import month_bounds, previous_month
 from finbuddy.money import format_cents, format_cents_grouped
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection, RowMapping
 
 # `insights` shows the alerts of this month and any written this long ago or less (last month's last days).
 RECENT = dt.timedelta(days=7)
@@ -117,7 +121,7 @@ def write_budget_alerts(ctx: Context, last_run_day: dt.date | None = None, user:
     return AlertRun(months, written)
 
 
-def _alerts(rows) -> list[BudgetAlert]:
+def _alerts(rows: Iterable[RowMapping]) -> list[BudgetAlert]:
     from finbuddy.db.engine import as_utc
 
     return [
@@ -133,7 +137,7 @@ def _alerts(rows) -> list[BudgetAlert]:
     ]
 
 
-def month_alerts(conn, user_id: int, month: dt.date) -> list[BudgetAlert]:
+def month_alerts(conn: Connection, user_id: int, month: dt.date) -> list[BudgetAlert]:
     """The user's alerts of the month starting `month`, newest first (the dashboard's)."""
     from finbuddy.db.alerts import read_alerts
 

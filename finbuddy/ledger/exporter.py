@@ -16,12 +16,15 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from finbuddy.context import Context
 from finbuddy.errors import FinbuddyError, ValidationError
 from finbuddy.ledger.fields import escape_cell
 from finbuddy.money import format_cents
+
+if TYPE_CHECKING:
+    from finbuddy.db import Row
 
 CSV_COLUMNS = ("date", "kind", "amount", "category", "merchant", "note")
 FORMATS = ("csv", "json")
@@ -33,7 +36,7 @@ class ExportResult:
     records: int
 
 
-def _record_json(user: str, row) -> dict[str, Any]:
+def _record_json(user: str, row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "user": user,

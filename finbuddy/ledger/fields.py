@@ -14,6 +14,18 @@ FORMULA_START = frozenset("=+-@\t\r")
 _QUOTED_START = FORMULA_START | {"'"}
 
 
+def singular(word: str) -> str:
+    """The English singular of a lower-case word, by its ending ("groceries" → "grocery", "taxes" → "tax"), so
+    that a category or a question's last word matches its other number."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 def has_control(text: str) -> bool:
     """Whether `text` holds a C0/C1 control character (newlines and tabs included)."""
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)

@@ -188,7 +188,9 @@ class RowParser:
         return normalize_note(unescape_cell(cells[self.i_note]))
 
 
-def base_text(user: str, day: dt.date, kind: str, cents: int, category: str, merchant, note) -> str:
+def base_text(
+    user: str, day: dt.date, kind: str, cents: int, category: str, merchant: str | None, note: str | None
+) -> str:
     """What makes two rows "identical" for idempotency (merchant and note compared loosely)."""
     m = " ".join(merchant.split()).casefold() if merchant else ""
     n = " ".join(note.split()).casefold() if note else ""

@@ -14,6 +14,7 @@ from finbuddy.context import Context
 from finbuddy.ledger.import_rows import DEFAULT_CATEGORY, ImportPlan, PlannedRecord, ProgressCallback
 
 if TYPE_CHECKING:
+    from finbuddy.db import Connection
     from finbuddy.ledger.rules import FillCounter, Rule, RuleBook, RuleFills
 
 CHUNK_ROWS = 5000
@@ -64,7 +65,9 @@ def _chunks(
         yield chunk, filled_by
 
 
-def _count_fills(counter: FillCounter, chunk: list[dict[str, Any]], filled_by: list[Rule | None], known) -> None:
+def _count_fills(
+    counter: FillCounter, chunk: list[dict[str, Any]], filled_by: list[Rule | None], known: set[str]
+) -> None:
     """Count the rows rules filled, leaving out those the user already had (they are not imported)."""
     for row, rule in zip(chunk, filled_by, strict=True):
         if rule is not None and row["fingerprint"] not in known:
@@ -104,7 +107,7 @@ def write_plan(
             progress("saving", plan.rows, plan.rows)
         now = ctx.now()
 
-        def count_hits(conn, user_id: int) -> None:
+        def count_hits(conn: Connection, user_id: int) -> None:
             from finbuddy.db.rules import count_fills
 
             count_fills(conn, user_id, counter.fills(), now)

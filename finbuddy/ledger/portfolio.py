@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from finbuddy.context import Context
 from finbuddy.errors import NotFound, ValidationError
 from finbuddy.money import cents_from_text, format_cents, parse_decimal
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection
 
 MAX_QUANTITY = Decimal("1000000000")
 MAX_UNIT_PRICE = Decimal("1000000000")
@@ -396,7 +399,7 @@ def remove_holding(ctx: Context, ticker: str) -> Holding:
     return Holding.from_row(symbol, *existing)
 
 
-def _stored_prices(conn, user_id: int, rows: list[tuple[str, int, dt.date]], source: str) -> list[Price]:
+def _stored_prices(conn: Connection, user_id: int, rows: list[tuple[str, int, dt.date]], source: str) -> list[Price]:
     """What the rows just written mean: is each now its ticker's latest price, is the ticker held."""
     from finbuddy.db.portfolio import latest_prices, list_holdings
 
@@ -498,7 +501,9 @@ def _cents_of(quantity_e8: int, unit_micros: int) -> int:
     return _round_div(quantity_e8 * unit_micros, _E8_MICROS_PER_CENT)
 
 
-def _valuation(ctx: Context, rows, as_of: dt.datetime) -> Portfolio:
+def _valuation(
+    ctx: Context, rows: Sequence[tuple[str, int, int | None, int, int | None, dt.date | None]], as_of: dt.datetime
+) -> Portfolio:
     priced: list[tuple[Any, int | None, int | None]] = []
     total_value = total_cost = total_gain = 0
     for row in rows:

@@ -26,9 +26,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from finbuddy.context import Context
 from finbuddy.errors import ValidationError
+
+if TYPE_CHECKING:
+    from finbuddy.ledger.records import Record
+    from finbuddy.ledger.rules import Rule
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MERCHANT_MARKERS = ("at", "@", "from")
@@ -255,7 +260,7 @@ def _trimmed(words: list[str]) -> str | None:
     return " ".join(words) or None
 
 
-def choose_category(reading: Reading, known: list[str], rule) -> CategoryChoice:
+def choose_category(reading: Reading, known: list[str], rule: Rule | None) -> CategoryChoice:
     """The category of a reading: a word naming a known category (exact, several words, near miss), else the
     merchant's rule, else the first word as a new category (see the module docstring)."""
     from finbuddy.ledger.fields import MAX_CATEGORY
@@ -357,7 +362,7 @@ def quick_add(
     date: dt.date | None = None,
     merchant: str | None = None,
     income: bool = False,
-):
+) -> tuple[QuickEntry, Record]:
     """Read a quick-entry line and store its record; returns (QuickEntry, Record)."""
     from finbuddy.ledger.records import record_entry
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.context import Context
 from finbuddy.errors import NotFound, ValidationError
-from finbuddy.ledger.fields import normalize_category, normalize_merchant, normalize_note
+from finbuddy.ledger.fields import normalize_category, normalize_merchant, normalize_note, singular
 from finbuddy.money import format_cents, from_cents, to_cents
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection, RowMapping
 
 KINDS = ("expense", "income")
 MAX_LIST_LIMIT = 100_000
@@ -59,16 +62,6 @@ class RecordPage:
         return len(self.records) < self.total
 
 
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
-        return word[:-2]
-    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def similar_category(category: str, known: list[str]) -> str | None:
     """The known category that `category` (new, normalised) most likely meant, or None.
 
@@ -78,9 +71,9 @@ def similar_category(category: str, known: list[str]) -> str | None:
     """
     if category in known:
         return None
-    stem = _singular(category)
+    stem = singular(category)
     for candidate in known:
-        if _singular(candidate) == stem:
+        if singular(candidate) == stem:
             return candidate
     if len(category) < 5:
         return None
@@ -90,7 +83,7 @@ def similar_category(category: str, known: list[str]) -> str | None:
     return close[0] if close else None
 
 
-def near_miss(conn, user_id: int, category: str) -> str | None:
+def near_miss(conn: Connection, user_id: int, category: str) -> str | None:
     """Inside a write: the user's existing category that a new `category` is close to, or None."""
     from finbuddy.db import records as q
 
@@ -99,7 +92,7 @@ def near_miss(conn, user_id: int, category: str) -> str | None:
     return similar_category(category, q.user_categories(conn, user_id))
 
 
-def _record(user: str, row, did_you_mean: str | None = None) -> Record:
+def _record(user: str, row: RowMapping, did_you_mean: str | None = None) -> Record:
     return Record(
         id=row["id"],
         user=user,
@@ -149,6 +142,7 @@ def record_entry(
         record_id = allocate_record_ids(conn, user_id, 1)
         q.insert_record(conn, user_id, record_id, values, now)
         row = q.get_record(conn, user_id, record_id)
+    assert row is not None  # inserted just above, in the same transaction
     return _record(ctx.user, row, hint)
 
 
@@ -241,6 +235,7 @@ def edit_record(
             # Compared after the change: moving a category's only record to a new spelling is a rename.
             others = [c for c in q.user_categories(conn, user_id) if c != new_category]
             hint = similar_category(new_category, others)
+    assert row is not None  # updated just above, in the same transaction
     return _record(ctx.user, row, hint)
 
 

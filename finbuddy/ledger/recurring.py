@@ -32,6 +32,7 @@ from finbuddy.context import Context
 from finbuddy.money import format_amount, from_cents
 
 if TYPE_CHECKING:
+    from finbuddy.db import Connection
     from finbuddy.db.recurring import MerchantDay
 
 # How far back the history is read: long enough for three yearly charges (26 months).
@@ -176,7 +177,7 @@ def recurring_report(ctx: Context) -> RecurringReport:
     return RecurringReport(ctx.user, ctx.currency, ctx.today(), find_recurring(ctx))
 
 
-def recurring_in(conn, user_id: int, today: dt.date) -> list[RecurringCharge]:
+def recurring_in(conn: Connection, user_id: int, today: dt.date) -> list[RecurringCharge]:
     """find_recurring on an open connection (the dashboard's forecast reads it in its own transaction)."""
     from finbuddy.db.recurring import recurring_candidates
 

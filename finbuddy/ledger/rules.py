@@ -27,11 +27,14 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.context import Context
 from finbuddy.errors import NotFound, ValidationError
 from finbuddy.ledger.fields import normalize_category, normalize_merchant
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection
 
 UNCATEGORIZED = "uncategorized"
 LEARN_MIN_RECORDS = 2
@@ -140,7 +143,7 @@ class RuleBook:
         return key not in self.rules
 
 
-def load_rulebook(conn, user_id: int | None) -> RuleBook:
+def load_rulebook(conn: Connection, user_id: int | None) -> RuleBook:
     from finbuddy.db import rules as q
 
     if user_id is None:

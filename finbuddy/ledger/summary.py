@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finbuddy.context import Context
 from finbuddy.dates import month_bounds, previous_month
@@ -12,6 +12,9 @@ from finbuddy.ledger.alerts import BudgetAlert
 from finbuddy.ledger.forecast import Forecast
 from finbuddy.money import cents_from_text as _cents
 from finbuddy.money import format_cents
+
+if TYPE_CHECKING:
+    from finbuddy.db import Connection
 
 CACHE_KIND = "summary"
 # Bumped when the cached JSON shape changes, so an older entry is never read back into a newer Summary.
@@ -139,7 +142,9 @@ def comparison_periods(start: dt.date, end: dt.date, today: dt.date) -> tuple[dt
     return start, end, previous_start, previous_end
 
 
-def compare_with_previous_month(conn, user_id: int, start: dt.date, end: dt.date, today: dt.date) -> Comparison:
+def compare_with_previous_month(
+    conn: Connection, user_id: int, start: dt.date, end: dt.date, today: dt.date
+) -> Comparison:
     """The one computation of "this month against last month", for the dashboard and the advisor alike."""
     from finbuddy.db.summary import compared_expenses
 
@@ -323,7 +328,7 @@ def _compute_on_replica(
         return _compute(ctx, conn, user_id, start, end, currency)
 
 
-def _compute(ctx: Context, conn, user_id: int, start: dt.date, end: dt.date, currency: str) -> Summary:
+def _compute(ctx: Context, conn: Connection, user_id: int, start: dt.date, end: dt.date, currency: str) -> Summary:
     from finbuddy.db.summary import month_aggregates
 
     figures = month_aggregates(conn, user_id, start, end)

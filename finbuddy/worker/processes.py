@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -96,7 +97,9 @@ def run_workers(settings: Settings, processes: int, threads: int) -> WorkerRun:
             signal.signal(sig, handler)
 
 
-def _wait(children: dict[int, int], stopping: threading.Event, forward) -> WorkerRun:
+def _wait(
+    children: dict[int, int], stopping: threading.Event, forward: Callable[[int, FrameType | None], None]
+) -> WorkerRun:
     result = WorkerRun(exit_code=0)
     while children:
         try:

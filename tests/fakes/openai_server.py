@@ -20,8 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 TEST_API_KEY = "sk-test-FAKEKEY-0123456789abcdefSECRET"
 
 
@@ -683,19 +681,3 @@ class FakeOpenAI:
                     self.close_connection = True  # the client gave up (a timeout): nothing more to answer
 
         return Handler
-
-
-@pytest.fixture
-def openai_server(monkeypatch, tmp_path):
-    """A started FakeOpenAI; finbuddy (in-process and subprocesses) points at it through OPENAI_BASE_URL,
-    with a test key, ai.timeout 2 s and ai.max_retries 2."""
-    server = FakeOpenAI(record_file=tmp_path / "openai-requests.jsonl").start()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_API_KEY)
-    monkeypatch.setenv("FINBUDDY_AI_PROVIDER", "openai")
-    monkeypatch.setenv("FINBUDDY_AI_TIMEOUT", "2")
-    monkeypatch.setenv("FINBUDDY_AI_MAX_RETRIES", "2")
-    try:
-        yield server
-    finally:
-        server.stop()
