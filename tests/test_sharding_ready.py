@@ -22,11 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests import sharding_check
-from tests.fakes import openai_server as fake_openai
 from tests.sharding_check import ALLOWLIST, GLOBAL_TABLES, SCHEMA_GAPS, Recorder, check, classify, user_owned
 
 ROOT = Path(__file__).resolve().parent.parent
-openai_server = fake_openai.openai_server  # the fixture: a FakeOpenAI (with its Batch API) that finbuddy points at
 # FINBUDDY_SHARDING_SAVE=1: the tours write benchmarks/scale/results/sharding.json (read before the autouse fixture
 # clears every FINBUDDY_* variable).
 SAVE = os.environ.get("FINBUDDY_SHARDING_SAVE") == "1"
