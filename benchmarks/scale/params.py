@@ -76,6 +76,8 @@ class DayModel:
     provider_tiers_rpm: tuple[int, ...] = (500, 5_000, 30_000)
     # When a phase "breaks": p95 of `summary` above this, or any error.
     summary_p95_limit_ms: float = 200.0
+    # The busiest hour's share of a day's requests: the rate a deployment must carry is the peak hour's.
+    peak_hour_share: float = 0.1
 
 
 POPULATION = PopulationModel()

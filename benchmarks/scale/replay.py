@@ -299,6 +299,17 @@ class PgProbe:
     def snapshot(self) -> dict[int, float]:
         return {pid: cpu for pid in self._pids() if (cpu := _proc_cpu_s(pid)) is not None}
 
+    def settings(self) -> dict[str, str]:
+        """The server settings that move these figures (the lab's servers differ: the recipe's has fsync off)."""
+        import psycopg
+
+        names = ("fsync", "synchronous_commit", "shared_buffers", "max_connections", "work_mem", "server_version")
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)", (list(names),)
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def size_bytes(self) -> int:
         import psycopg
 
@@ -843,9 +854,13 @@ def _saturated(step: dict[str, Any], config: str) -> tuple[str, str]:
             side = "CPU (the client processes, SQLite runs in them)"
         else:
             side = "CPU (the database)" if step["db_cpu_s"] > step["client_cpu_s"] else "CPU (the client processes)"
+        client_cores = step["client_cpu_s"] / step["seconds"]
+        db_cores = step["db_cpu_s"] / step["seconds"] if config != "sqlite" else 0.0
         return side, (
-            f"the machine's {step['cpus']} cores were {busy:.0f}% busy (client {step['client_cpu_s']} s, "
-            f"database {step['db_cpu_s']} s of CPU in {step['seconds']} s) and summary p95 reached {p95} ms"
+            f"the machine's {step['cpus']} cores were {busy:.0f}% busy (load average {step['load_average'][0]}, "
+            f"the cores shared with other jobs): the workers got {client_cores:.2f} cores"
+            + (f" and the database backends {db_cores:.2f}" if config != "sqlite" else "")
+            + f", and summary p95 reached {p95} ms"
         )
     if config == "sqlite":
         return "the single SQLite writer", (
@@ -869,7 +884,11 @@ def breaking_point(steps: list[dict[str, Any]], users: int, config: str) -> dict
         "concurrency": good["concurrency"] if good else 0,
         "requests_per_s": good["ops_per_s"] if good else 0.0,
         "summary_p95_ms": good["operations"]["summary"]["p95_ms"] if good else None,
+        # Users whose day this rate serves: at a flat rate, and when the busiest hour carries peak_hour_share.
         "day_capacity_users": round(good["ops_per_s"] * 86_400 / ops_per_user_day()) if good else 0,
+        "peak_hour_capacity_users": round(good["ops_per_s"] * 3_600 / params.DAY.peak_hour_share / ops_per_user_day())
+        if good
+        else 0,
         "broken_at_concurrency": broke["concurrency"] if broke else None,
     }
     if broke is not None:
@@ -948,6 +967,8 @@ def run(
             if cli_p50 is not None and lib_p50 is not None:
                 figures["cli"][f"{kind}_startup_ms"] = round(cli_p50 - lib_p50, 1)
         figures["db_size_bytes"] = setup.size()
+        if setup.probes:
+            figures["postgresql_settings"] = setup.probes[0].settings()
         figures["stale_reads"] = sum(s["stale_reads"] for s in figures["steps"])
         figures["breaking_point"] = breaking_point(figures["steps"], figures["users"], config)
         log(f"{config} {users}: breaking point {json.dumps(figures['breaking_point'])}")
@@ -971,7 +992,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli", type=int, default=None, help="users sampled for the real CLI processes")
     parser.add_argument("--no-save", action="store_true", help="print the figures, write no results file")
     parser.add_argument("--save", action="store_true", help="--quick too writes results/replay-<config>-quick.json")
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="re-derive every saved replay's breaking point from its measured steps (no new measurement)",
+    )
     args = parser.parse_args(argv)
+    if args.recompute:
+        for path in sorted(results.RESULTS.glob("replay-*.json")):
+            document = json.loads(path.read_text(encoding="utf-8"))
+            run_figures = document["figures"]
+            run_figures["breaking_point"] = breaking_point(
+                run_figures["steps"], run_figures["users"], run_figures["config"]
+            )
+            path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            print(f"{path.name}: {json.dumps(run_figures['breaking_point'])}")
+        return 0
     users = args.users or (params.QUICK_USERS if args.quick else 10_000)
     steps = tuple(int(s) for s in args.steps.split(",")) if args.steps else ((1, 2) if args.quick else DEFAULT_STEPS)
     seconds = args.step_seconds or (3.0 if args.quick else 25.0)
