@@ -849,6 +849,14 @@ def _saturated(step: dict[str, Any], config: str) -> tuple[str, str]:
         return "errors", f"{step['errors']} errors: {step['error_samples'][:1]}"
     busy = step["machine_cpu_busy_pct"]
     p95 = step["operations"]["summary"]["p95_ms"]
+    add_p95 = step["operations"]["add"]["p95_ms"] or 0.0
+    if config == "sqlite" and p95 is not None and add_p95 >= 2 * p95:
+        # Writes queue behind the one write lock (and a writer descheduled while it holds it stalls the queue).
+        return "the single SQLite writer", (
+            f"add p95 reached {add_p95} ms against summary p95 {p95} ms: writers queue on the one write lock while"
+            f" the machine's {step['cpus']} cores were {busy:.0f}% busy (load average {step['load_average'][0]},"
+            f" shared with other jobs; the workers got {step['client_cpu_s'] / step['seconds']:.2f} cores)"
+        )
     if busy >= 85:
         if config == "sqlite":
             side = "CPU (the client processes, SQLite runs in them)"
