@@ -87,6 +87,8 @@ class DayModel:
     summary_p95_limit_ms: float = 200.0
     # The replayed day (ISO): the population's history ends the day before; FINBUDDY_FAKE_NOW is on it.
     replay_day: str = "2026-11-29"
+    # The busiest hour's share of a day's requests: the rate a deployment must carry is the peak hour's.
+    peak_hour_share: float = 0.1
 
 
 POPULATION = PopulationModel()
