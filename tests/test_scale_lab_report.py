@@ -214,7 +214,7 @@ def test_report_renders_the_tables_sentences_and_missing_files(tmp_path, bill):
         "SQLite writer"
     ) in section
     assert "Extrapolated: from a 100,000-user clone" in section
-    assert "Phase 2 (PostgreSQL primary + read replica, Redis, workers): not measured." in section
+    assert "Phase 2 (PostgreSQL primary + read replica, Redis cache): not measured." in section
     # The AI bill: every mode, the scaling said, a dollar figure as the file has it.
     cost = usage(bill["figures"], "cache+quota")["cost_micro_usd"] / 1e6
     assert f"| {cost:,.4f} |" in section

@@ -32,7 +32,7 @@ CONFIGS = {
     "sqlite": "phase 1 on SQLite (diskcache, one machine)",
     "postgresql": "phase 1 on PostgreSQL (diskcache)",
     "postgresql-noindex": "phase 1 on PostgreSQL without the indexes",
-    "phase2": "phase 2 (PostgreSQL primary + read replica, Redis, workers)",
+    "phase2": "phase 2 (PostgreSQL primary + read replica, Redis cache)",
 }
 OPS = ("add", "summary", "summary_cold", "summary_cached", "ask")
 MODES = ("no-cache", "cache", "cache+quota", "cache+quota+batch")
