@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -177,8 +178,23 @@ def put_rule(
     evidence: int = 0,
 ) -> None:
     """Store the merchant's rule (replacing whatever row it had; its hits are kept)."""
-    insert = dialect_insert(conn)
-    stmt = insert(category_rules).values(
+    conn.execute(_upsert(conn, user_id, key, merchant, category, source, evidence, now))
+
+
+def _upsert(
+    conn: Connection,
+    user_id: int,
+    key: str,
+    merchant: str | None,
+    category: str | None,
+    source: str,
+    evidence: int,
+    now: dt.datetime,
+    where: sa.ColumnElement[bool] | None = None,
+) -> Any:
+    """INSERT the merchant's rule row, or (where `where` holds, always without it) replace the existing row's
+    merchant, category, source and evidence, keeping its hits and creation time."""
+    stmt = dialect_insert(conn)(category_rules).values(
         user_id=user_id,
         merchant_key=key,
         merchant=merchant,
@@ -189,7 +205,7 @@ def put_rule(
         created_at=now,
         updated_at=now,
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["user_id", "merchant_key"],
         set_={
             "merchant": stmt.excluded.merchant,
@@ -198,8 +214,8 @@ def put_rule(
             "evidence": stmt.excluded.evidence,
             "updated_at": stmt.excluded.updated_at,
         },
+        where=where,
     )
-    conn.execute(stmt)
 
 
 def add_model_answers(
@@ -208,31 +224,9 @@ def add_model_answers(
     """Store the model's answers (key, merchant, category or None) as 'ai' rows where the merchant has no rule row
     yet (a learned row whose evidence has gone is replaced, its hits kept): a rule set meanwhile (by the user,
     another process) wins. Returns how many were stored."""
-    insert = dialect_insert(conn)
     stored = 0
     for key, merchant, category in answers:
-        stmt = insert(category_rules).values(
-            user_id=user_id,
-            merchant_key=key,
-            merchant=merchant,
-            category=category,
-            source="ai",
-            evidence=0,
-            hits=0,
-            created_at=now,
-            updated_at=now,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["user_id", "merchant_key"],
-            set_={
-                "merchant": stmt.excluded.merchant,
-                "category": stmt.excluded.category,
-                "source": stmt.excluded.source,
-                "evidence": 0,
-                "updated_at": stmt.excluded.updated_at,
-            },
-            where=category_rules.c.source == "learned",
-        )
+        stmt = _upsert(conn, user_id, key, merchant, category, "ai", 0, now, where=category_rules.c.source == "learned")
         stored += conn.execute(stmt).rowcount
     return stored
 
