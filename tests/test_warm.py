@@ -5,6 +5,7 @@ Whether a command ran warm is read from the server's own counter (`requests`), n
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -477,6 +478,7 @@ def test_a_server_of_another_user_on_our_socket_is_not_used(shared_base):
     foreign = subprocess.Popen(
         ["runuser", "-u", "nobody", "--", SYSTEM_PYTHON, "-c", _FOREIGN_SERVER, str(socket_path(home)), str(record)],
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # runuser forks the server: end both through their process group
     )
     try:
         wait_for(lambda: socket_path(home).exists(), what="nobody's socket")
@@ -487,7 +489,8 @@ def test_a_server_of_another_user_on_our_socket_is_not_used(shared_base):
         wait_for(lambda: record.read_text() != "", what="the foreign server to see the connection")
         assert record.read_text().splitlines() == ["received 0 bytes"]
     finally:
-        foreign.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(foreign.pid, signal.SIGKILL)
         foreign.wait(30)
 
 
