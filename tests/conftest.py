@@ -157,15 +157,20 @@ def _pg_reachable() -> str | None:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-@pytest.fixture(scope="session")
-def pg_database():
-    """A fresh PostgreSQL database for this test session (per xdist worker), migrated, dropped afterwards."""
+def require_postgres() -> None:
+    """Skip the test (fail it under FINBUDDY_TEST_REQUIRE_POSTGRES=1) when PostgreSQL is not reachable."""
     problem = _pg_reachable()
     if problem:
         message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {problem}"
         if REQUIRE_PG:
             pytest.fail(message + " (FINBUDDY_TEST_REQUIRE_POSTGRES=1 makes this mandatory)")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh PostgreSQL database for this test session (per xdist worker), migrated, dropped afterwards."""
+    require_postgres()
     import sqlalchemy as sa
 
     name = f"finbuddy_test_{uuid.uuid4().hex[:12]}"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, _pg_reachable
+from tests.conftest import PG_ADMIN_URL, drop_pg_database, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "scale" / "population.py"
@@ -47,23 +47,14 @@ def _run(*args: str, tmp_path: Path) -> dict:
 @pytest.fixture
 def new_pg_url():
     """The URL of a PostgreSQL database that does not exist yet (the script creates it); dropped afterwards."""
-    problem = _pg_reachable()
-    if problem:
-        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {problem}"
-        if REQUIRE_PG:
-            pytest.fail(message + " (FINBUDDY_TEST_REQUIRE_POSTGRES=1 makes this mandatory)")
-        pytest.skip(message)
+    require_postgres()
     import sqlalchemy as sa
 
     name = f"finbuddy_test_pop_{uuid.uuid4().hex[:10]}"
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        drop_pg_database(conn, name)
     admin.dispose()
 
 
