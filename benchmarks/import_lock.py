@@ -3,11 +3,15 @@
     python benchmarks/import_lock.py                  # 1,000,000 rows, an add every 3 s meanwhile
     python benchmarks/import_lock.py --rows 200000    # a smaller file
     python benchmarks/import_lock.py --json           # the figures as one JSON document
+    python benchmarks/import_lock.py --add-timeout 1  # adds with a 1 s busy timeout (database.timeout)
+    python benchmarks/import_lock.py --quick          # 20,000 rows, 0.2 s busy timeout: the smoke test tests/ runs
 
 A probe thread tries `BEGIN IMMEDIATE` with no busy timeout every few milliseconds while the import
 runs: the longest stretch in which every try failed is the longest time the import held the write
 lock (the probe's own transaction is rolled back at once). Meanwhile a `finbuddy add` process
-starts every few seconds (another user, the default 30 s busy timeout) and every failure is counted.
+starts every few seconds (another user, the default 30 s busy timeout unless --add-timeout) and every
+failure is counted, as is every add that waited for the import's publish (it says so on stderr): an
+add that meets the publish waits for it however long it takes, so none should fail.
 To measure another tree (e.g. before a change), run it from outside the repository with
 PYTHONPATH=/path/to/that/tree.
 
@@ -33,9 +37,11 @@ from pathlib import Path
 FAKE_NOW = "2026-11-25T12:00:00+00:00"
 
 
-def _env(home: Path, user: str) -> dict[str, str]:
+def _env(home: Path, user: str, timeout: float | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINBUDDY_", "OPENAI_"))}
     env.update(FINBUDDY_HOME=str(home), FINBUDDY_USER=user, FINBUDDY_USER_TIMEZONE="UTC", FINBUDDY_FAKE_NOW=FAKE_NOW)
+    if timeout is not None:
+        env["FINBUDDY_DATABASE_TIMEOUT"] = str(timeout)
     return env
 
 
@@ -84,15 +90,15 @@ class LockProbe(threading.Thread):
         conn.close()
 
 
-def run(rows: int, adds: int, every_s: float) -> dict:
+def run(rows: int, adds: int, every_s: float, add_timeout: float | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="finbuddy-import-lock-"))
     try:
-        return _run(work, rows, adds, every_s)
+        return _run(work, rows, adds, every_s, add_timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
+def _run(work: Path, rows: int, adds: int, every_s: float, add_timeout: float | None) -> dict:
     home = work / "home"
     csv_file = work / "rows.csv"
     write_csv(csv_file, rows)
@@ -114,6 +120,7 @@ def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
         text=True,
     )
     failures: list[str] = []
+    waited: list[float] = []
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -121,7 +128,7 @@ def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "finbuddy", "add", f"{i + 1}", "concurrent"],
-            env=_env(home, "adder"),
+            env=_env(home, "adder", add_timeout),
             capture_output=True,
             text=True,
         )
@@ -129,6 +136,8 @@ def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
             latencies.append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 failures.append(proc.stderr.strip())
+            elif "an import is publishing" in proc.stderr:
+                waited.append(latencies[-1])
 
     threads: list[threading.Thread] = []
     i = 0
@@ -156,7 +165,9 @@ def _run(work: Path, rows: int, adds: int, every_s: float) -> dict:
         "longest_lock_hold_s": round(probe.longest_s, 2),
         "lock_held_total_s": round(probe.locked_total_s, 2),
         "adds": len(latencies),
+        "add_busy_timeout_s": add_timeout if add_timeout is not None else 30.0,
         "adds_failed": len(failures),
+        "adds_that_waited_for_the_publish": len(waited),
         "slowest_add_s": round(max(latencies, default=0.0), 2),
         "first_failure": failures[0] if failures else None,
     }
@@ -167,14 +178,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--adds", type=int, default=1000, help="at most this many adds")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between two adds")
+    parser.add_argument("--add-timeout", type=float, default=None, help="the adds' database.timeout (busy timeout)")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows, 0.2 s busy timeout: a smoke test")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures = run(args.rows, args.adds, args.every)
+    if args.quick:
+        args.rows, args.every, args.add_timeout = 20_000, 0.3, args.add_timeout or 0.2
+    figures = run(args.rows, args.adds, args.every, args.add_timeout)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
     for key, value in figures.items():
-        print(f"{key:>22}: {value}")
+        print(f"{key:>32}: {value}")
 
 
 if __name__ == "__main__":

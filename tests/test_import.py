@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -633,6 +634,57 @@ class TestImportBesideOtherWriters:
         assert other[0].json["imported"] == 60
         assert (result.imported, result.duplicates) == (0, 60)
         assert len(records(cli)) == 60
+
+
+def test_adds_wait_out_a_publish_longer_than_their_busy_timeout(cli, tmp_path, finbuddy_env):
+    """SQLite: an import's one publishing transaction holds the write lock for as long as copying its rows
+    takes, which on a big file and a busy machine is longer than a writer's busy timeout. Writers that
+    meet it wait for it to end, however long, instead of failing with "database is locked"; the import
+    stays all or nothing. Here the adds' busy timeout (database.timeout) is 0.2 s and the publish of
+    60k rows takes about a second: before writers waited on the publish, these adds failed."""
+    from finbuddy.config import load_settings
+    from finbuddy.context import Context
+    from finbuddy.ledger.importer import import_csv
+
+    rows = 60_000
+    lines = "".join(f"2026-{1 + i % 10:02d}-{1 + i % 28:02d},-{1 + i % 97}.{i % 100:02d},s{i}\n" for i in range(rows))
+    path = write(tmp_path, "date,amount,merchant\n" + lines)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env["FINBUDDY_DATABASE_TIMEOUT"] = "0.2"
+    adds: list[subprocess.Popen] = []
+
+    def progress(phase, done, total):
+        if phase == "saving":  # the publish begins as soon as this returns
+            adds.extend(
+                subprocess.Popen(
+                    [sys.executable, "-m", "finbuddy", "add", "2", "tea", f"during publish {n}", "--json"],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for n in range(4)
+            )
+
+    cli("add", "1", "coffee")  # the database exists before the adds race the publish
+    ctx = Context(settings=load_settings())
+    try:
+        result = import_csv(ctx, path, progress=progress)
+    finally:
+        ctx.close()
+    outcomes = [(proc.wait(timeout=120), proc.stdout.read(), proc.stderr.read()) for proc in adds]
+    for proc in adds:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [code for code, _, _ in outcomes] == [0, 0, 0, 0], [err for _, _, err in outcomes]
+    waited = [err for _, _, err in outcomes if "an import is publishing" in err]
+    assert waited, "no add met the publish: make the file bigger"
+    assert all(err.count("\n") == 1 and err.startswith("finbuddy: warning: ") for err in waited)
+    assert (result.imported, result.rows) == (rows, rows)
+    assert count_rows(load_settings().database_url, "records") == rows + 1 + 4
+    # the adds that waited were numbered after the import's rows
+    ids = sorted(json.loads(out)["id"] for _, out, err in outcomes if "an import is publishing" in err)
+    assert ids[0] > rows + 1
 
 
 def test_imported_records_are_numbered_in_date_order(cli, tmp_path):

@@ -4,9 +4,10 @@ An import is staged, then published:
 - stage: the rows go, chunk by chunk, into a TEMPORARY table of one connection (SQLite keeps it in
   the connection's own temporary database, PostgreSQL in the session), each chunk checked against
   the fingerprints the user already has. Nothing here takes the write lock or is visible to anyone.
-- publish: ONE short write transaction copies the staged rows into `records` by INSERT ... SELECT,
+- publish: ONE write transaction copies the staged rows into `records` by INSERT ... SELECT,
   after re-checking only what another import may have added meanwhile. Concurrent writers wait
-  for this copy (index maintenance), not for reading, parsing and hashing the file.
+  for this copy (index maintenance), not for reading, parsing and hashing the file; on SQLite they
+  wait for it however long it takes (engine.publishing_transaction), never failing on the busy timeout.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from finbuddy.db.engine import Database, write_transaction
+from finbuddy.db.engine import Database, publishing_transaction
 from finbuddy.db.records import RECORD_COLUMNS
 from finbuddy.db.tables import records, users
 
@@ -184,7 +185,7 @@ class StagedImport:
         from finbuddy.db.users import allocate_record_ids, ensure_user
 
         conn = self.conn
-        with write_transaction(conn):
+        with publishing_transaction(conn):
             user_id = ensure_user(conn, self.user, now)
             lock_user(conn, user_id)
             late = 0

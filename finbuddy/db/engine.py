@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from finbuddy.config import Settings
 
 import datetime as dt
+import fcntl
 import logging
 import os
 import threading
@@ -33,7 +34,6 @@ from finbuddy.errors import StorageError
 
 log = logging.getLogger("finbuddy.db")
 
-SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 3
 DEFAULT_TIMEOUT_S = 30.0
 # The server cancels a statement at the timeout and answers at once; an answer that has not come
@@ -46,6 +46,7 @@ REPLICA_WAIT_S = 0.2
 # After the replica could not be reached, reports read the primary this long before trying it again.
 REPLICA_RETRY_S = 30.0
 _WRITE_OPTION = "finbuddy_write"
+_PUBLISH_OPTION = "finbuddy_publish"
 _NO_DEADLINE_OPTION = "finbuddy_no_deadline"
 
 # The schema revision and the database's identity in one round trip (the identity table exists from 0005).
@@ -112,13 +113,13 @@ def _describe_sqlite_file_error(url: str, exc: DBAPIError) -> str | None:
     return f"cannot use database file {path}: {describe_db_error(exc)}" + (f" ({state})" if state else "")
 
 
-def _ensure_wal(cursor: DBAPICursor) -> None:
+def _ensure_wal(cursor: DBAPICursor, busy_timeout: float) -> None:
     """Switch a (new) database file to WAL once. The switch needs an exclusive lock and may report
     "database is locked" without waiting out the busy timeout while other first-time processes hold
     the file open, so retry it briefly; every later open finds WAL already set (it is persistent)."""
     import sqlite3
 
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    deadline = time.monotonic() + busy_timeout
     while True:
         try:
             mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
@@ -132,7 +133,46 @@ def _ensure_wal(cursor: DBAPICursor) -> None:
             time.sleep(0.05)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def publish_lock_path(database: Path) -> Path:
+    """The file an import's publish holds an exclusive flock on (see `publishing_transaction`)."""
+    return database.with_name(database.name + "-publish.lock")
+
+
+def _publish_running(lock: Path | None) -> bool:
+    """Whether an import is publishing into this SQLite database right now (its flock is held)."""
+    if lock is None:
+        return False
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no import ever published here (writers never create the file)
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also drops the shared lock if it was granted
+
+
+def _wait_for_publish(lock: Path) -> None:
+    """Block until no import is publishing (a killed importer's flock goes with its process)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc))
+    return "locked" in text or "busy" in text
+
+
+def _configure_sqlite(engine: Engine, busy_timeout: float, lock: Path | None, notify: Callable[[str], None]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(
         dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
@@ -140,9 +180,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy (not the sqlite3 module) decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout * 1000))}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        _ensure_wal(cursor)
+        _ensure_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
@@ -150,10 +190,62 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:  # pragma: no cover - exercised by every test
         # A deferred transaction that reads and then writes fails at once with
         # "database is locked" whatever the busy timeout; writers take the lock first.
-        if conn.get_execution_options().get(_WRITE_OPTION):
+        options = conn.get_execution_options()
+        if not options.get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        elif options.get(_PUBLISH_OPTION) or lock is None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            conn.exec_driver_sql("BEGIN")
+            _begin_beside_publishes(conn, lock, notify)
+
+
+def _begin_beside_publishes(conn: Connection, lock: Path, notify: Callable[[str], None]) -> None:
+    """BEGIN IMMEDIATE for an ordinary writer, which waits out an import's publish however long it takes.
+
+    A publish holds the write lock for as long as copying its rows takes (seconds per 100k rows,
+    more on a busy machine), which may exceed the busy timeout; the writer then waits on the
+    publish's flock instead of failing with "database is locked". Its own busy timeout still bounds
+    a wait for anything else (another process's ordinary write, or a foreign program's lock).
+    """
+    told = False
+    while True:
+        if _publish_running(lock):
+            if not told:
+                notify("an import is publishing its rows into this database; waiting for it to finish")
+                told = True
+            _wait_for_publish(lock)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            # A publish that began between the check and BEGIN held the lock past the busy timeout.
+            if not (_is_locked(exc) and _publish_running(lock)):
+                raise
+
+
+@contextmanager
+def publishing_transaction(conn: Connection) -> Iterator[Connection]:
+    """A write transaction that may hold the write lock long (an import's all-or-nothing publish).
+
+    On a SQLite file it first takes an exclusive flock on `publish_lock_path`: ordinary writers that
+    find it held wait until the publish ends instead of failing after their busy timeout, and two
+    imports publish one after the other. PostgreSQL locks rows, not the database: a plain write
+    transaction.
+    """
+    path = sqlite_path(str(conn.engine.url)) if conn.dialect.name == "sqlite" else None
+    with ExitStack() as stack:
+        if path is not None:
+            lock = publish_lock_path(path)
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise StorageError(f"cannot create lock file {lock}: {exc.strerror or type(exc).__name__}") from None
+            stack.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        conn.execution_options(**{_PUBLISH_OPTION: True})
+        stack.callback(conn.execution_options, **{_PUBLISH_OPTION: False})
+        with write_transaction(conn):
+            yield conn
 
 
 class Deadline:
@@ -306,15 +398,24 @@ def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
         deadline.disarm()
 
 
-def create_engine(url: str, timeout: float = DEFAULT_TIMEOUT_S, deadline: Deadline | None = None) -> Engine:
+def create_engine(
+    url: str,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    deadline: Deadline | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Engine:
+    """An engine for `url`. `timeout` is PostgreSQL's statement/lock/idle limit and SQLite's busy
+    timeout; `notify` hears a SQLite writer waiting for an import's publish."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = sqlite_path(url)
         if path is not None:
             _prepare_sqlite_file(path)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-        _configure_sqlite(engine)
+        busy_timeout = min(timeout, _MAX_TIMEOUT_S)
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
+        lock = publish_lock_path(path) if path is not None else None
+        _configure_sqlite(engine, busy_timeout, lock, notify or log.info)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -381,7 +482,7 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine(self.url, self.timeout, self._deadline)
+            self._engine = create_engine(self.url, self.timeout, self._deadline, self._warn)
         return self._engine
 
     @property
