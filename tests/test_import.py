@@ -636,17 +636,18 @@ class TestImportBesideOtherWriters:
         assert len(records(cli)) == 60
 
 
-def test_adds_wait_out_a_publish_longer_than_their_busy_timeout(cli, tmp_path, finbuddy_env):
-    """SQLite: an import's one publishing transaction holds the write lock for as long as copying its rows
-    takes, which on a big file and a busy machine is longer than a writer's busy timeout. Writers that
-    meet it wait for it to end, however long, instead of failing with "database is locked"; the import
-    stays all or nothing. Here the adds' busy timeout (database.timeout) is 0.2 s and the publish of
-    60k rows takes about a second: before writers waited on the publish, these adds failed."""
+def test_adds_wait_out_a_publish_longer_than_their_timeout(backend, cli, tmp_path):
+    """An import's one publishing transaction holds the write lock (SQLite) or the user's row (PostgreSQL)
+    for as long as copying its rows takes, which on a big file and a busy machine is longer than a
+    writer's busy or lock timeout. Writers that meet it wait for it to end, however long, instead of
+    failing with "database is locked" or a lock timeout; the import stays all or nothing. Here the adds'
+    database.timeout is 0.2 s and the publish (60k rows on SQLite, 150k on PostgreSQL) takes seconds: before writers waited on
+    the publish, these adds failed."""
     from finbuddy.config import load_settings
     from finbuddy.context import Context
     from finbuddy.ledger.importer import import_csv
 
-    rows = 60_000
+    rows = 60_000 if backend == "sqlite" else 150_000  # PostgreSQL copies faster
     lines = "".join(f"2026-{1 + i % 10:02d}-{1 + i % 28:02d},-{1 + i % 97}.{i % 100:02d},s{i}\n" for i in range(rows))
     path = write(tmp_path, "date,amount,merchant\n" + lines)
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}

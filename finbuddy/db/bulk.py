@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from finbuddy.db.engine import Database, publishing_transaction
+from finbuddy.db.engine import Database, hold_publish_lock, publishing_transaction
 from finbuddy.db.records import RECORD_COLUMNS
 from finbuddy.db.tables import records, users
 
@@ -185,8 +185,15 @@ class StagedImport:
         from finbuddy.db.users import allocate_record_ids, ensure_user
 
         conn = self.conn
-        with publishing_transaction(conn):
+        if conn.dialect.name == "postgresql" and self.user_id is None:
+            # A new user's row is committed first: the user's other writers then meet the publish's
+            # lock (await_publish), not its uncommitted row, which they could only wait for until
+            # their lock timeout.
+            with conn.begin():
+                ensure_user(conn, self.user, now)
+        with publishing_transaction(conn, self.staged):
             user_id = ensure_user(conn, self.user, now)
+            hold_publish_lock(conn, user_id)
             lock_user(conn, user_id)
             late = 0
             if self.staged and has_fingerprints(conn, user_id, self._watermark):

@@ -48,6 +48,20 @@ REPLICA_RETRY_S = 30.0
 _WRITE_OPTION = "finbuddy_write"
 _PUBLISH_OPTION = "finbuddy_publish"
 _NO_DEADLINE_OPTION = "finbuddy_no_deadline"
+_DEADLINE_OPTION = "finbuddy_deadline_s"  # this connection's own client deadline (a publish's)
+_TIMEOUT_OPTION = "finbuddy_timeout"  # database.timeout, on every connection of the engine
+_NOTIFY_OPTION = "finbuddy_notify"  # who hears a writer waiting for an import's publish
+# A publish may take database.timeout plus one second per this many rows (PostgreSQL copies ~50k rows a
+# second here on a quiet machine; the margin is for a busy one).
+PUBLISH_ROWS_PER_S = 5_000
+# pg_advisory_xact_lock(PUBLISH_LOCK_SPACE, user_id): held exclusively by an import publishing a user's rows.
+# The two-key form's key space does not overlap the one-key form's (the migration lock).
+PUBLISH_LOCK_SPACE = 0x46425055
+_HOLD_PUBLISH = sa.text("SELECT pg_advisory_xact_lock(:space, :user_id)")
+_TRY_JOIN_PUBLISH = sa.text("SELECT pg_try_advisory_xact_lock_shared(:space, :user_id)")
+_JOIN_PUBLISH = sa.text("SELECT pg_advisory_xact_lock_shared(:space, :user_id)")
+_PUBLISH_LIMITS = sa.text("SELECT set_config('statement_timeout', :ms, true), set_config('lock_timeout', :ms, true)")
+_PUBLISH_WAIT = "an import is publishing its rows into this database; waiting for it to finish"
 
 # The schema revision and the database's identity in one round trip (the identity table exists from 0005).
 _SCHEMA_STATE = sa.text("SELECT v.version_num, (SELECT min(i.id) FROM database_identity i) FROM alembic_version v")
@@ -211,7 +225,7 @@ def _begin_beside_publishes(conn: Connection, lock: Path, notify: Callable[[str]
     while True:
         if _publish_running(lock):
             if not told:
-                notify("an import is publishing its rows into this database; waiting for it to finish")
+                notify(_PUBLISH_WAIT)
                 told = True
             _wait_for_publish(lock)
         try:
@@ -224,16 +238,23 @@ def _begin_beside_publishes(conn: Connection, lock: Path, notify: Callable[[str]
 
 
 @contextmanager
-def publishing_transaction(conn: Connection) -> Iterator[Connection]:
-    """A write transaction that may hold the write lock long (an import's all-or-nothing publish).
+def publishing_transaction(conn: Connection, rows: int) -> Iterator[Connection]:
+    """A write transaction that may hold its locks long: an import's all-or-nothing publish of `rows` rows.
 
-    On a SQLite file it first takes an exclusive flock on `publish_lock_path`: ordinary writers that
-    find it held wait until the publish ends instead of failing after their busy timeout, and two
-    imports publish one after the other. PostgreSQL locks rows, not the database: a plain write
-    transaction.
+    SQLite locks the whole database: this first takes an exclusive flock on `publish_lock_path`, and
+    ordinary writers that find it held wait until the publish ends instead of failing after their busy
+    timeout (two imports publish one after the other). PostgreSQL locks the user's row: the publish
+    announces itself with `hold_publish_lock` and its statement, lock and client limits grow with its
+    size (database.timeout plus a second per PUBLISH_ROWS_PER_S rows); the user's other writers wait
+    for it through `await_publish`.
     """
     path = sqlite_path(str(conn.engine.url)) if conn.dialect.name == "sqlite" else None
     with ExitStack() as stack:
+        if conn.dialect.name == "postgresql":
+            limit = conn.get_execution_options().get(_TIMEOUT_OPTION, DEFAULT_TIMEOUT_S) + rows / PUBLISH_ROWS_PER_S
+            limit = min(limit, _MAX_TIMEOUT_S)
+            conn.execution_options(**{_DEADLINE_OPTION: limit + CLIENT_GRACE_S})
+            stack.callback(conn.execution_options, **{_DEADLINE_OPTION: None})
         if path is not None:
             lock = publish_lock_path(path)
             try:
@@ -245,7 +266,37 @@ def publishing_transaction(conn: Connection) -> Iterator[Connection]:
         conn.execution_options(**{_PUBLISH_OPTION: True})
         stack.callback(conn.execution_options, **{_PUBLISH_OPTION: False})
         with write_transaction(conn):
+            if conn.dialect.name == "postgresql":
+                conn.execute(_PUBLISH_LIMITS, {"ms": str(int(limit * 1000))})
             yield conn
+
+
+def hold_publish_lock(conn: Connection, user_id: int) -> None:
+    """PostgreSQL: mark this transaction as publishing the user's import (see `await_publish`). Take it before
+    the user's row lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_HOLD_PUBLISH, {"space": PUBLISH_LOCK_SPACE, "user_id": user_id})
+
+
+def await_publish(conn: Connection, user_id: int) -> None:
+    """PostgreSQL: before a write locks the user's row, wait for an import that is publishing the user's rows.
+
+    The publish holds that row for as long as copying takes, which may exceed this writer's lock timeout
+    (database.timeout); a writer that finds the publish's lock held waits for it with no limit of its own
+    (the publish's limits bound it) instead of failing, and says so. Otherwise it holds the lock shared
+    until it commits (a later publish waits for it) and costs one short query. SQLite: nothing to do
+    (BEGIN IMMEDIATE already waited, see _begin_beside_publishes).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    key = {"space": PUBLISH_LOCK_SPACE, "user_id": user_id}
+    if conn.execute(_TRY_JOIN_PUBLISH, key).scalar():
+        return
+    notify = conn.get_execution_options().get(_NOTIFY_OPTION) or log.info
+    notify(_PUBLISH_WAIT)
+    unlimited = {_NO_DEADLINE_OPTION: True}
+    conn.execute(_NO_LIMITS, execution_options=unlimited)
+    conn.execute(_JOIN_PUBLISH, key, execution_options=unlimited)
 
 
 class Deadline:
@@ -267,10 +318,11 @@ class Deadline:
         self._fired: set[int] = set()
         self._thread: threading.Thread | None = None
 
-    def arm(self, dbapi_connection: Any) -> None:
+    def arm(self, dbapi_connection: Any, seconds: float | None = None) -> None:
         with self._cond:
             was_idle = not self._armed
-            self._armed[threading.get_ident()] = (time.monotonic() + self.seconds, dbapi_connection)
+            wait = self.seconds if seconds is None else seconds
+            self._armed[threading.get_ident()] = (time.monotonic() + wait, dbapi_connection)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._watch, name="finbuddy-db-deadline", daemon=True)
                 self._thread.start()
@@ -342,14 +394,16 @@ def _postgresql_connect_args(parsed: URL, timeout: float) -> dict[str, Any]:
 def _guard_postgresql(engine: Engine, deadline: Deadline) -> None:
     """Arm the deadline around every wait for the server (see Deadline)."""
 
-    def arm(conn: Connection) -> None:
+    def arm(conn: Connection, options: Any = None) -> None:
         # An invalidated connection (its socket already lost) has nothing left to wait on.
-        if not conn.invalidated and not conn.get_execution_options().get(_NO_DEADLINE_OPTION):
-            deadline.arm(conn.connection.dbapi_connection)
+        options = conn.get_execution_options() if options is None else options
+        if not conn.invalidated and not options.get(_NO_DEADLINE_OPTION):
+            deadline.arm(conn.connection.dbapi_connection, options.get(_DEADLINE_OPTION))
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
-        arm(conn)
+    def _before(conn: Connection, cursor: Any, statement: Any, parameters: Any, context: Any, many: bool) -> None:
+        # the statement's own execution options (await_publish's unlimited wait) over the connection's
+        arm(conn, context.execution_options if context is not None else None)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Connection, *_cursor_statement_parameters_context_executemany: object) -> None:
@@ -416,7 +470,7 @@ def create_engine(
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
         lock = publish_lock_path(path) if path is not None else None
         _configure_sqlite(engine, busy_timeout, lock, notify or log.info)
-        return engine
+        return engine.execution_options(**{_TIMEOUT_OPTION: busy_timeout})
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -425,7 +479,7 @@ def create_engine(
         parsed = parsed.difference_update_query(["options", "application_name"])
         engine = sa.create_engine(parsed, connect_args=connect_args)
         _guard_postgresql(engine, deadline or Deadline(timeout + CLIENT_GRACE_S))
-        return engine
+        return engine.execution_options(**{_TIMEOUT_OPTION: timeout, _NOTIFY_OPTION: notify or log.info})
     raise StorageError(f"database URL {mask_url(url)!r} is not supported: expected sqlite:/// or postgresql+psycopg://")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from finbuddy.db.engine import dialect_insert
+from finbuddy.db.engine import await_publish, dialect_insert
 from finbuddy.db.tables import users
 
 
@@ -31,6 +31,7 @@ def ensure_user(conn: Connection, name: str, now: dt.datetime) -> int:
 
 def allocate_record_ids(conn: Connection, user_id: int, count: int) -> int:
     """Reserve `count` consecutive per-user record numbers; returns the first. Bumps the data version."""
+    await_publish(conn, user_id)
     stmt = (
         sa.update(users)
         .where(users.c.id == user_id)
@@ -46,11 +47,13 @@ def allocate_record_ids(conn: Connection, user_id: int, count: int) -> int:
 
 def bump_data_version(conn: Connection, user_id: int) -> None:
     """Invalidate the user's cached summaries and AI answers (same transaction as the write)."""
+    await_publish(conn, user_id)
     conn.execute(sa.update(users).where(users.c.id == user_id).values(data_version=users.c.data_version + 1))
 
 
 def bump_portfolio_version(conn: Connection, user_id: int) -> None:
     """Invalidate the user's cached portfolio and AI answers (same transaction as the write)."""
+    await_publish(conn, user_id)
     conn.execute(sa.update(users).where(users.c.id == user_id).values(portfolio_version=users.c.portfolio_version + 1))
 
 
@@ -95,5 +98,6 @@ def set_profile(conn: Connection, user_id: int, timezone: Any = KEEP, currency: 
     if values and any(before._mapping[key] != value for key, value in values.items()):
         values["data_version"] = users.c.data_version + 1
         values["portfolio_version"] = users.c.portfolio_version + 1
+        await_publish(conn, user_id)
         conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
     return StoredProfile(values.get("timezone", before[0]), values.get("currency", before[1]))
