@@ -641,8 +641,8 @@ def test_adds_wait_out_a_publish_longer_than_their_timeout(backend, cli, tmp_pat
     for as long as copying its rows takes, which on a big file and a busy machine is longer than a
     writer's busy or lock timeout. Writers that meet it wait for it to end, however long, instead of
     failing with "database is locked" or a lock timeout; the import stays all or nothing. Here the adds'
-    database.timeout is 0.2 s and the publish (60k rows on SQLite, 150k on PostgreSQL) takes seconds: before writers waited on
-    the publish, these adds failed."""
+    database.timeout is 0.2 s and the publish (60k rows on SQLite, 150k on PostgreSQL) takes seconds:
+    before writers waited on the publish, these adds failed."""
     from finbuddy.config import load_settings
     from finbuddy.context import Context
     from finbuddy.ledger.importer import import_csv

@@ -768,9 +768,10 @@ def test_status_says_where_it_serves_and_how_many_requests_it_answered(served):
     assert text.code == 0
     line = next(line for line in text.text.splitlines() if line.startswith("warm server:"))
     assert line.startswith(f"warm server: serving on {socket_path(home)} (pid {served.proc.pid}")
-    assert line.endswith("3 requests answered, 0 running")
+    # the three adds ran one after the other: one process served them all and waits for the next
+    assert line.endswith("3 requests answered, 0 running, 1 idle")
     data = json.loads(run(home, "daemon", "status", "--json").out)["server"]
-    assert (data["serving"], data["requests"], data["pid"]) == (True, 3, served.proc.pid)
+    assert (data["serving"], data["requests"], data["pid"], data["idle"]) == (True, 3, served.proc.pid, 1)
     served.stop()
     stopped = run(home, "daemon", "status")
     assert f"warm server: not serving (socket {socket_path(home)})" in stopped.text

@@ -290,7 +290,7 @@ def _server_status(settings: Settings) -> dict[str, Any]:
 
     path = settings.paths.runtime_dir / SOCKET_NAME
     answer = query_status(str(path)) or {}
-    keys = ("pid", "version", "started_at", "requests", "running", "queued", "declined", "crashed")
+    keys = ("pid", "version", "started_at", "requests", "running", "idle", "queued", "declined", "crashed")
     return {
         "serving": bool(answer.get("serving")),
         "socket": str(path),
@@ -305,7 +305,7 @@ def _server_line(server: dict[str, Any]) -> str:
     else:
         line = (
             f"warm server: serving on {server['socket']} (pid {server['pid']}, since {server['started_at']}): "
-            f"{server['requests']} requests answered, {server['running']} running"
+            f"{server['requests']} requests answered, {server['running']} running, {server['idle'] or 0} idle"
         )
     if server["disabled_here"]:
         line += f"; {NO_SERVER_ENV} is set here: commands from this environment run cold"
@@ -320,13 +320,14 @@ def serve(
 ) -> None:
     """Serve your commands warm, without the jobs (`daemon run` does both); Ctrl-C or SIGTERM stops it.
 
-    A command finds the server on its socket and runs in a process forked from it, with its modules already
-    imported: the same output and exit code, in a fraction of the time. FINBUDDY_NO_SERVER=1 turns it off."""
+    A command finds the server on its socket and runs in a process forked from it (reused for the next command
+    when it ended cleanly), with its modules already imported: the same output and exit code, in a fraction of
+    the time. FINBUDDY_NO_SERVER=1 turns it off."""
     import logging
     import os
 
     from finbuddy.cli import run_here
-    from finbuddy.cli.warmup import IMPORT_TIME_ENV, forget_server_logging, preload
+    from finbuddy.cli.warmup import IMPORT_TIME_ENV, forget_server_logging, preload, reusable_after
     from finbuddy.daemon.process import SERVER_LOG_NAME, daemon_logging, log_path
     from finbuddy.server import RESTART_EXIT, SOCKET_NAME
     from finbuddy.server.serve import WarmServer
@@ -342,6 +343,7 @@ def serve(
         import_time_env=IMPORT_TIME_ENV,
         in_child=forget_server_logging,
         lifeline_fd=lifeline,
+        reusable=reusable_after,
     )
     console: logging.Handler | None = None
     if lifeline is None:

@@ -107,6 +107,22 @@ REHEARSAL: tuple[tuple[str, ...], ...] = (
 )
 
 
+# Commands after which a request process may serve another request (the server checks the rest: no thread or
+# descriptor left behind, see finbuddy/server/serve.py WarmServer._reusable): the quick, repeated ones of README
+# "Warm start", which open the database and the cache and close them again. Not `ask` (the provider's client),
+# `import` and `export` (files, long work), nor anything that configures or starts something.
+REUSABLE = frozenset(
+    {"add", "list", "edit", "budget", "summary", "portfolio", "quota", "usage", "insights", "recurring", "trend"}
+)
+
+
+def reusable_after(argv: list[str]) -> bool:
+    """Whether a request process that ran `argv` may run another request."""
+    from finbuddy.cli import scan
+
+    return scan(argv).command in REUSABLE
+
+
 def _rehearse(home: Path) -> None:
     """Run REHEARSAL with `home` as FINBUDDY_HOME, its output discarded, then leave no trace of it: the environment
     and the standard streams as they were, the home removed (also first: what a server killed while rehearsing

@@ -111,10 +111,12 @@ def send(sock: _socket.socket, message: dict[str, Any], fds: list[int] | tuple[i
         sock.send(data)
 
 
-def receive(sock: _socket.socket, size: int = MAX_MESSAGE) -> tuple[dict[str, Any] | None, list[int]]:
+def receive(
+    sock: _socket.socket, size: int = MAX_MESSAGE, max_fds: int = MAX_FDS
+) -> tuple[dict[str, Any] | None, list[int]]:
     """The next message and the fds that came with it; (None, []) when the other end has closed."""
     width = struct.calcsize("i")
-    data, ancdata, flags, _ = sock.recvmsg(size, _socket.CMSG_LEN(MAX_FDS * width))
+    data, ancdata, flags, _ = sock.recvmsg(size, _socket.CMSG_LEN(max_fds * width))
     received: list[int] = []
     for level, kind, payload in ancdata:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:

@@ -49,6 +49,12 @@ MAX_CHILDREN = max(4, 2 * (os.cpu_count() or 1))
 # MAX_CHILDREN, so that a slow `ask` never holds up an `add`. MAX_PROCESSES bounds them all.
 SLOW_AFTER = 1.0
 MAX_PROCESSES = 64
+# A request process that ended its command cleanly (see WarmServer._reusable) waits for another request instead
+# of exiting: a fresh fork pays again for every page of the server's memory the command touches (copy-on-write,
+# ~3,000 page faults and 10 ms for an `add`), a reused process has paid already. At most this many requests per
+# process, and one idle this long is ended.
+MAX_REUSE = 200
+IDLE_WORKER_S = 120.0
 # Requests waiting for one of those; past this many a new one is turned away at once (its client runs it itself).
 MAX_QUEUED = 128
 # A client that connected must say what it wants (and then "go") within this many seconds.
@@ -78,6 +84,18 @@ class _Client:
     pid: int | None = None
     started: float | None = None  # time.monotonic() at fork
     counted: bool = False  # in ServerStats.requests
+    signalled: bool = False  # a signal was forwarded to its process: that process serves no other request
+
+
+@dataclass(eq=False)
+class _Worker:
+    """A request process that may serve several requests, one after the other, and the server's end of its control
+    socket: the server hands it a request (the message and the client's socket and stdio); it answers {"end": status}
+    when the request is over and it can take another, or exits (its exit status is the request's end)."""
+
+    pid: int
+    control: socket.socket
+    idle_since: float | None = None
 
 
 @dataclass
@@ -101,6 +119,7 @@ class WarmServer:
         in_child: Callable[[], None] | None = None,
         lifeline_fd: int | None = None,
         max_children: int = MAX_CHILDREN,
+        reusable: Callable[[list[str]], bool] | None = None,
     ) -> None:
         self.socket_path = Path(os.path.abspath(socket_path))
         self.config_file = os.path.abspath(config_file)
@@ -112,6 +131,8 @@ class WarmServer:
         self.in_child = in_child
         self.lifeline_fd = lifeline_fd
         self.max_children = max_children
+        # Which commands (by argv) leave a request process fit for another request (None: none do).
+        self.reusable = reusable
         self.identity = identity(self.config_file)
         self.stats = ServerStats()
         self.restart_reason: str | None = None
@@ -120,6 +141,8 @@ class WarmServer:
         self._clients: set[_Client] = set()
         self._queue: deque[_Client] = deque()
         self._by_pid: dict[int, _Client] = {}
+        self._workers: dict[int, _Worker] = {}  # every request process alive, by pid
+        self._idle: list[_Worker] = []  # those waiting for a request
         self._selector: selectors.BaseSelector | None = None
         self._listener: socket.socket | None = None
         self._socket_inode: int | None = None
@@ -205,6 +228,8 @@ class WarmServer:
         self._stop_listening()
         for client in list(self._clients):
             self._drop(client)
+        for worker in list(self._workers.values()):
+            self._retire(worker)
         if self._selector is not None:
             self._selector.close()
             self._selector = None
@@ -235,6 +260,8 @@ class WarmServer:
             log.info("warm server: %s; finishing %d running requests", reason, len(self._by_pid))
         self._stopping = True
         self._stop_listening()
+        for worker in list(self._idle):
+            self._retire(worker)
         for client in list(self._queue) + [c for c in self._clients if c.state in ("header", "ready")]:
             self._decline(client, {"fallback": "the server is stopping"})
 
@@ -247,18 +274,20 @@ class WarmServer:
             if self._stop_signals:
                 self._begin_stop("stop signal")
                 if self._stop_signals > 1:  # asked twice: interrupt the requests in flight, as Ctrl-C would
-                    for pid in self._by_pid:
-                        self._signal(pid, signal.SIGINT)
+                    for client in list(self._by_pid.values()):
+                        self._signal(client, signal.SIGINT)
                     self._stop_signals = 1
             if self._stopping and not self._by_pid:
                 return
             self._expire()
+            self._retire_idle()
             self._grant_slots()
             for key, _events in self._selector.select(self._timeout()):
                 key.data(key)
 
     def _timeout(self) -> float | None:
         deadlines = [c.deadline for c in self._clients if c.deadline is not None]
+        deadlines += [w.idle_since + IDLE_WORKER_S for w in self._idle if w.idle_since is not None]
         if self._queue:  # a request turning slow frees a slot for the queue
             now = time.monotonic()
             turning = (c.started + SLOW_AFTER for c in self._by_pid.values() if c.started is not None)
@@ -382,9 +411,9 @@ class WarmServer:
                 log.info("warm server: the client of request %d went away; interrupting it", client.pid)
                 self._forget_socket(client)
                 client.state = "gone"
-                self._signal(client.pid, signal.SIGINT)
+                self._signal(client, signal.SIGINT)
             elif message.get("signal") in FORWARDED_SIGNALS:
-                self._signal(client.pid, int(message["signal"]))
+                self._signal(client, int(message["signal"]))
 
     def _first_message(self, client: _Client, message: dict[str, Any] | None) -> None:
         if message is None:
@@ -470,10 +499,14 @@ class WarmServer:
         if client in self._queue:
             self._queue.remove(client)
 
-    def _signal(self, pid: int, signum: int) -> None:
+    def _signal(self, client: _Client, signum: int) -> None:
+        """Forward a signal to the client's request process. That process then serves no other request: the signal
+        may reach it after this request's end."""
+        assert client.pid is not None
+        client.signalled = True
         # The pid is not reaped yet (reaping happens only in this loop), so it cannot name another process.
         try:
-            os.kill(pid, signum)
+            os.kill(client.pid, signum)
         except ProcessLookupError:
             pass
 
@@ -500,6 +533,7 @@ class WarmServer:
             "crashed": self.stats.crashed,
             "running": len(running),
             "children": running,
+            "idle": len(self._idle),
             "queued": len(self._queue),
             "max_children": self.max_children,
         }
@@ -507,25 +541,99 @@ class WarmServer:
     # --- request processes -------------------------------------------------------------------
 
     def _start(self, client: _Client) -> None:
-        # Blocked across fork: a signal the client forwards early waits for the child's own handlers.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS | {signal.SIGCHLD})
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            log.warning("warm server: cannot fork a request process: %s", exc)
-            self._decline(client, {"fallback": "cannot fork"})
+        pid = self._hand_to_idle(client)
+        if pid is None:
+            pid = self._fork(client)
+        if pid is None:
             return
-        if pid == 0:
-            self._child(client, blocked)  # never returns
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        protocol.close_fds(client.fds)  # the child has them now
+        protocol.close_fds(client.fds)  # the request process has them now
         client.fds = []
         client.pid = pid
         client.started = time.monotonic()
         client.state = "running"
         client.deadline = None
         self._by_pid[pid] = client
+
+    def _hand_to_idle(self, client: _Client) -> int | None:
+        """Give the request to an idle request process; its pid, or None if none took it."""
+        while self._idle:
+            worker = self._idle.pop()
+            try:
+                protocol.send(worker.control, client.request, [client.sock.fileno(), *client.fds])
+            except OSError:  # it ended meanwhile: it is reaped like any other
+                self._retire(worker)
+                continue
+            worker.idle_since = None
+            return worker.pid
+        return None
+
+    def _fork(self, client: _Client) -> int | None:
+        """A new request process for the client's request; its pid, or None (the client was told to run it itself)."""
+        assert self._selector is not None
+        try:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as exc:
+            log.warning("warm server: cannot make a control socket: %s", exc)
+            self._decline(client, {"fallback": "cannot fork"})
+            return None
+        # Blocked across fork: a signal the client forwards early waits for the child's own handlers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS | {signal.SIGCHLD})
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            mine.close()
+            theirs.close()
+            log.warning("warm server: cannot fork a request process: %s", exc)
+            self._decline(client, {"fallback": "cannot fork"})
+            return None
+        if pid == 0:
+            mine.close()
+            self._child(client, blocked, theirs)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        theirs.close()
+        mine.setblocking(False)
+        worker = _Worker(pid, mine)
+        self._workers[pid] = worker
+        self._selector.register(mine, selectors.EVENT_READ, lambda _key, w=worker: self._worker_readable(w))
+        return pid
+
+    def _worker_readable(self, worker: _Worker) -> None:
+        """The request process says its request is over and it can take another ({"end": status}), or hung up."""
+        try:
+            message, fds = protocol.receive(worker.control)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (OSError, protocol.ProtocolError):
+            message, fds = None, []
+        protocol.close_fds(fds)
+        if message is None or not isinstance(message.get("end"), int):
+            self._retire(worker)  # it is exiting: its exit status ends its request (_reap)
+            return
+        client = self._by_pid.pop(worker.pid, None)
+        if client is not None:
+            self._ended(client, int(message["end"]))
+        if (client is not None and client.signalled) or self._stopping or len(self._idle) >= self.max_children:
+            self._retire(worker)
+        else:
+            worker.idle_since = time.monotonic()
+            self._idle.append(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        """Close the request process's control socket: idle, it exits; busy, it exits once its request is over."""
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if self._selector is not None and worker.control.fileno() >= 0:
+            try:
+                self._selector.unregister(worker.control)
+            except (KeyError, ValueError):
+                pass
+        worker.control.close()
+
+    def _retire_idle(self) -> None:
+        now = time.monotonic()
+        for worker in [w for w in self._idle if w.idle_since is not None and w.idle_since + IDLE_WORKER_S <= now]:
+            self._retire(worker)
 
     def _reap(self) -> None:
         while self._by_pid:
@@ -535,51 +643,101 @@ class WarmServer:
                 return
             if pid == 0:
                 return
+            worker = self._workers.pop(pid, None)
+            if worker is not None:
+                self._retire(worker)
             client = self._by_pid.pop(pid, None)
-            if client is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            if code == _NOT_STARTED:
-                self._decline(client, {"fallback": "the request could not be set up"})
-                continue
-            self._count(client)
-            if code == _CANCELLED:
-                self._send(client, {"cancelled": True})
-            elif code < 0:
-                self.stats.crashed += 1
-                log.warning("warm server: request %d died of signal %d", pid, -code)
-                self._send(client, {"signal": -code})
-            elif code not in (_REPORTED, _UNREPORTED):  # the command ended its process itself
-                self._send(client, {"exit": code})
-            self._drop(client)
+            if client is not None:
+                self._ended(client, os.waitstatus_to_exitcode(status))
 
-    def _child(self, client: _Client, blocked: set[Any]) -> None:
-        """The request's process: become what a cold run of the client's command would be, run it, report."""
+    def _ended(self, client: _Client, code: int) -> None:
+        """The client's request is over: `code` is how its process ended it (an exit status, or what it said)."""
+        if code == _NOT_STARTED:
+            self._decline(client, {"fallback": "the request could not be set up"})
+            return
+        self._count(client)
+        if code == _CANCELLED:
+            self._send(client, {"cancelled": True})
+        elif code < 0:
+            self.stats.crashed += 1
+            log.warning("warm server: request %d died of signal %d", client.pid, -code)
+            self._send(client, {"signal": -code})
+        elif code not in (_REPORTED, _UNREPORTED):  # the command ended its process itself
+            self._send(client, {"exit": code})
+        self._drop(client)
+
+    def _child(self, client: _Client | None, blocked: set[Any], control: socket.socket) -> None:
+        """A request process: for each request, become what a cold run of the client's command would be, run it,
+        report; then, if the command left this process as it found it (_reusable), tell the server and take the
+        next request it hands over on `control`. It exits when the server closes `control`, or with the status of
+        a request after which it must not serve another."""
         status = _NOT_STARTED
         try:
             try:
                 os.setsid()  # no controlling terminal: reading the client's terminal is never a job-control stop
-                self._forget_in_child(client)
-                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
-                    signal.signal(sig, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                if self.in_child is not None:
-                    self.in_child()
-                argv = _become(client.request, client.fds)
-                protocol.send(client.sock, {"started": os.getpid()})
+                assert client is not None
+                self._forget_in_child(client, control)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                control.setblocking(True)
+                baseline = _open_fds() - {client.sock.fileno(), *client.fds}
+                decimal_context = _decimal_state()
             except BaseException:
                 os._exit(_NOT_STARTED)
-            status = _CANCELLED
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal that came meanwhile is raised here
-            status = self._run(client, argv)
+            served = 0
+            while client is not None:
+                status = _NOT_STARTED
+                try:
+                    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+                        signal.signal(sig, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    if self.in_child is not None:
+                        self.in_child()
+                    argv = _become(client.request, client.fds)
+                    client.fds = []
+                    protocol.send(client.sock, {"started": os.getpid()})
+                except BaseException:
+                    os._exit(_NOT_STARTED)
+                status = _CANCELLED
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal that came meanwhile is raised here
+                status = self._run(client, argv)
+                served += 1
+                client.sock.close()
+                if not (status == _REPORTED and self._reusable(argv, served, baseline, decimal_context)):
+                    break
+                protocol.send(control, {"end": status})
+                status = _NOT_STARTED  # a request handed over but not begun: its client runs it itself
+                client = _next_request(control)
+                if client is None:  # the server let this process go
+                    status = _REPORTED
         except KeyboardInterrupt:
+            pass
+        except BaseException:  # between requests: this process is not fit for another
             pass
         finally:
             os._exit(status)
 
-    def _forget_in_child(self, keep: _Client) -> None:
+    def _reusable(self, argv: list[str], served: int, baseline: set[int], decimal_context: Any) -> bool:
+        """Whether this process, its request over, is as fit for another as a fresh fork: a command that leaves
+        nothing behind (the caller's list), no thread left running, no descriptor opened and left open, the
+        decimal context as it was, and fewer than MAX_REUSE requests served."""
+        return (
+            self.reusable is not None
+            and served < MAX_REUSE
+            and self.reusable(argv)
+            and threading.active_count() == 1
+            and _open_fds() <= baseline  # (the server's log file, inherited, is closed by the first request's end)
+            and _decimal_state() == decimal_context
+        )
+
+    def _forget_in_child(self, keep: _Client, control: socket.socket) -> None:
         """Close what belongs to the server and to other requests: a pipe another request writes to must see its
-        end when that request ends, not when this one does."""
+        end when that request ends, not when this one does; another request process must see its control socket's
+        end when the server closes it, not when this process does."""
+        for worker in self._workers.values():
+            if worker.control.fileno() >= 0:
+                worker.control.close()
+        self._workers.clear()
+        self._idle.clear()
         signal.set_wakeup_fd(-1)
         if self._selector is not None:
             self._selector.close()
@@ -623,6 +781,49 @@ class WarmServer:
             return _REPORTED
         except OSError:
             return _UNREPORTED
+
+
+def _next_request(control: socket.socket) -> _Client | None:
+    """The next request the server hands this request process (None: the server closed the control socket)."""
+    message, fds = protocol.receive(control, protocol.MAX_REQUEST, max_fds=1 + protocol.MAX_FDS)
+    if message is None:
+        return None
+    if len(fds) != 1 + protocol.MAX_FDS:
+        protocol.close_fds(fds)
+        raise protocol.ProtocolError("a request without its client's socket and stdio")
+    # The last request closed 0, 1 and 2, so these arrived there: move them up, out of _become's way.
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]
+    protocol.close_fds(fds)
+    return _Client(socket.socket(fileno=high[0]), state="running", request=message, fds=high[1:])
+
+
+def _open_fds() -> set[int]:
+    """This process's open file descriptors above stdio (the listing's own, closed by then, is not among them)."""
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                fcntl.fcntl(fd, fcntl.F_GETFD)
+            except OSError:
+                continue
+            found.add(fd)
+    return found
+
+
+def _decimal_state() -> Any:
+    import decimal
+
+    context = decimal.getcontext()
+    return (
+        context.prec,
+        context.rounding,
+        context.Emin,
+        context.Emax,
+        context.capitals,
+        context.clamp,
+        sorted(str(t) for t, on in context.traps.items() if on),
+    )
 
 
 def _peer_pid(sock: socket.socket) -> int | None:
