@@ -186,7 +186,7 @@ def _is_locked(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _configure_sqlite(engine: Engine, busy_timeout: float, lock: Path | None, notify: Callable[[str], None]) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float, lock: Path | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(
         dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
@@ -210,7 +210,7 @@ def _configure_sqlite(engine: Engine, busy_timeout: float, lock: Path | None, no
         elif options.get(_PUBLISH_OPTION) or lock is None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            _begin_beside_publishes(conn, lock, notify)
+            _begin_beside_publishes(conn, lock, options.get(_NOTIFY_OPTION) or log.info)
 
 
 def _begin_beside_publishes(conn: Connection, lock: Path, notify: Callable[[str], None]) -> None:
@@ -467,10 +467,8 @@ def create_engine(
         if path is not None:
             _prepare_sqlite_file(path)
         busy_timeout = min(timeout, _MAX_TIMEOUT_S)
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
-        lock = publish_lock_path(path) if path is not None else None
-        _configure_sqlite(engine, busy_timeout, lock, notify or log.info)
-        return engine.execution_options(**{_TIMEOUT_OPTION: busy_timeout})
+        engine = _shared_sqlite_engine(url, busy_timeout, path)
+        return engine.execution_options(**{_TIMEOUT_OPTION: busy_timeout, _NOTIFY_OPTION: notify or log.info})
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -481,6 +479,34 @@ def create_engine(
         _guard_postgresql(engine, deadline or Deadline(timeout + CLIENT_GRACE_S))
         return engine.execution_options(**{_TIMEOUT_OPTION: timeout, _NOTIFY_OPTION: notify or log.info})
     raise StorageError(f"database URL {mask_url(url)!r} is not supported: expected sqlite:/// or postgresql+psycopg://")
+
+
+# SQLite engines of this process, by URL and busy timeout (see _shared_sqlite_engine); the pid, because a forked
+# child must not use connections its parent opened.
+_SQLITE_ENGINES: dict[tuple[str, float, int], Engine] = {}
+_SQLITE_ENGINES_LOCK = threading.Lock()
+_MAX_SQLITE_ENGINES = 8
+
+
+def _shared_sqlite_engine(url: str, busy_timeout: float, path: Path | None) -> Engine:
+    """One engine per SQLite URL and busy timeout in this process, shared by every Database on it.
+
+    What is shared is SQLAlchemy's cache of compiled statements (a few ms per statement kind and engine):
+    a warm server's request process runs one command after another, and each would otherwise compile
+    every statement anew. Connections are not shared: each Database disposes of the pool's connections
+    when it closes, and the engine opens new ones for the next. Per-Database settings travel as
+    execution options of the Engine each Database gets (`create_engine`).
+    """
+    key = (url, busy_timeout, os.getpid())
+    with _SQLITE_ENGINES_LOCK:
+        engine = _SQLITE_ENGINES.get(key)
+        if engine is None:
+            engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
+            _configure_sqlite(engine, busy_timeout, publish_lock_path(path) if path is not None else None)
+            if len(_SQLITE_ENGINES) >= _MAX_SQLITE_ENGINES:
+                _SQLITE_ENGINES.pop(next(iter(_SQLITE_ENGINES)))  # the oldest; its Databases keep their engine
+            _SQLITE_ENGINES[key] = engine
+        return engine
 
 
 def dialect_insert(conn: Connection) -> Callable[..., Any]:
