@@ -760,6 +760,48 @@ def test_a_request_process_that_dies_ends_its_client_the_same_way_and_the_server
         fake.stop()
 
 
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found |= {int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()}
+    return found
+
+
+def test_the_quick_commands_leave_their_process_fit_to_serve_the_next(served):
+    """One process serves these one after the other: none leaves a thread, a descriptor or a warning behind
+    (which would end its process, and every command would pay for a fresh one again)."""
+    home = served.home
+    assert run(home, "add", "12.50", "groceries", "--merchant", "Lidl").code == 0
+    first = _children(served.proc.pid)
+    assert len(first) == 1
+    commands = [
+        ("add", "3", "coffee", "--json"),
+        ("list",),
+        ("list", "--limit", "5", "--json"),
+        ("edit", "1", "--amount", "13"),
+        ("budget", "set", "groceries", "400"),
+        ("budget", "list"),
+        ("summary",),
+        ("summary", "--fresh", "--json"),
+        ("portfolio", "add", "VWCE", "2", "--cost", "10"),
+        ("portfolio", "show"),
+        ("quota",),
+        ("usage",),
+        ("insights",),
+        ("recurring",),
+        ("trend",),
+        ("add", "abc", "food"),  # a bad amount (exit 2) is a clean end too, as is "no insight yet" (exit 1)
+    ]
+    for args in commands:
+        ran = run(home, *args)
+        assert ran.code in (0, 1, 2), (args, ran.err)  # insights: exit 1, none written yet
+        assert _children(served.proc.pid) == first, args
+    assert served.requests() == len(commands) + 1
+    after_ask = run(home, "ask", "How am I doing?")  # not on the list: its process ends
+    assert after_ask.code == 0, after_ask.err
+    wait_for(lambda: not (_children(served.proc.pid) & first), 30, "the process that ran ask to end")
+
+
 def test_status_says_where_it_serves_and_how_many_requests_it_answered(served):
     home = served.home
     for n in range(3):

@@ -48,6 +48,10 @@ def runner(argv: list[str]) -> int:
         threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
     elif what == "decimal":
         decimal.getcontext().prec = 5
+    elif what == "warn":
+        import warnings
+
+        warnings.warn("shown once per process", UserWarning, stacklevel=1)
     elif what == "fail":
         return 3
     elif what == "slow":
@@ -138,7 +142,7 @@ def test_a_clean_request_leaves_its_process_to_serve_the_next(home):
     assert status(home)["requests"] == 4
 
 
-@pytest.mark.parametrize("what", ["leak", "thread", "decimal", "cold-only"])
+@pytest.mark.parametrize("what", ["leak", "thread", "decimal", "warn", "cold-only"])
 def test_a_request_that_leaves_something_behind_ends_its_process(home, what):
     before, _ = request(home, "clean")
     dirty, _ = request(home, what)

@@ -483,7 +483,7 @@ def create_engine(
 
 # SQLite engines of this process, by URL and busy timeout (see _shared_sqlite_engine); the pid, because a forked
 # child must not use connections its parent opened.
-_SQLITE_ENGINES: dict[tuple[str, float, int], Engine] = {}
+_SQLITE_ENGINES: dict[tuple[str, float, int], Engine] = {}  # (URL and file, busy timeout, pid)
 _SQLITE_ENGINES_LOCK = threading.Lock()
 _MAX_SQLITE_ENGINES = 8
 
@@ -497,7 +497,9 @@ def _shared_sqlite_engine(url: str, busy_timeout: float, path: Path | None) -> E
     when it closes, and the engine opens new ones for the next. Per-Database settings travel as
     execution options of the Engine each Database gets (`create_engine`).
     """
-    key = (url, busy_timeout, os.getpid())
+    # SQLAlchemy makes a relative file name absolute when it creates the engine: `sqlite:///fin.db` in two
+    # directories is two files, and two engines.
+    key = (url if path is None else f"{url}\0{os.path.abspath(path)}", busy_timeout, os.getpid())
     with _SQLITE_ENGINES_LOCK:
         engine = _SQLITE_ENGINES.get(key)
         if engine is None:

@@ -681,6 +681,7 @@ class WarmServer:
                 control.setblocking(True)
                 baseline = _open_fds() - {client.sock.fileno(), *client.fds}
                 decimal_context = _decimal_state()
+                warnings_seen = _WarningsSeen()
             except BaseException:
                 os._exit(_NOT_STARTED)
             served = 0
@@ -699,10 +700,12 @@ class WarmServer:
                     os._exit(_NOT_STARTED)
                 status = _CANCELLED
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal that came meanwhile is raised here
+                warnings_seen.watch()
                 status = self._run(client, argv)
                 served += 1
                 client.sock.close()
-                if not (status == _REPORTED and self._reusable(argv, served, baseline, decimal_context)):
+                fit = not warnings_seen.any() and self._reusable(argv, served, baseline, decimal_context)
+                if not (status == _REPORTED and fit):
                     break
                 protocol.send(control, {"end": status})
                 status = _NOT_STARTED  # a request handed over but not begun: its client runs it itself
@@ -719,7 +722,8 @@ class WarmServer:
     def _reusable(self, argv: list[str], served: int, baseline: set[int], decimal_context: Any) -> bool:
         """Whether this process, its request over, is as fit for another as a fresh fork: a command that leaves
         nothing behind (the caller's list), no thread left running, no descriptor opened and left open, the
-        decimal context as it was, and fewer than MAX_REUSE requests served."""
+        decimal context as it was, and fewer than MAX_REUSE requests served (the caller also checks that it
+        showed no warning)."""
         return (
             self.reusable is not None
             and served < MAX_REUSE
@@ -795,6 +799,31 @@ def _next_request(control: socket.socket) -> _Client | None:
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in fds]
     protocol.close_fds(fds)
     return _Client(socket.socket(fileno=high[0]), state="running", request=message, fds=high[1:])
+
+
+class _WarningsSeen:
+    """Whether the current request showed a warning: Python shows one only once per place and process (its
+    registry), so a process that showed one would not show it again as a fresh one would; it serves no more.
+    warnings.showwarning is documented as replaceable."""
+
+    def __init__(self) -> None:
+        import warnings
+
+        self._warnings = warnings
+        self._show = warnings.showwarning
+        self._seen = False
+
+    def watch(self) -> None:
+        self._seen = False
+
+        def show(*args: Any, **kwargs: Any) -> None:
+            self._seen = True
+            self._show(*args, **kwargs)
+
+        self._warnings.showwarning = show
+
+    def any(self) -> bool:
+        return self._seen
 
 
 def _open_fds() -> set[int]:
