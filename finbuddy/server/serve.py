@@ -484,12 +484,16 @@ class WarmServer:
         self._drop(client)
 
     def _forget_socket(self, client: _Client) -> None:
-        if self._selector is not None and client.sock.fileno() >= 0:
+        self._close_socket(client.sock)
+
+    def _close_socket(self, sock: socket.socket) -> None:
+        """Stop watching `sock` (if it is watched) and close it."""
+        if self._selector is not None and sock.fileno() >= 0:
             try:
-                self._selector.unregister(client.sock)
+                self._selector.unregister(sock)
             except (KeyError, ValueError):
                 pass
-        client.sock.close()
+        sock.close()
 
     def _drop(self, client: _Client) -> None:
         self._forget_socket(client)
@@ -623,12 +627,7 @@ class WarmServer:
         """Close the request process's control socket: idle, it exits; busy, it exits once its request is over."""
         if worker in self._idle:
             self._idle.remove(worker)
-        if self._selector is not None and worker.control.fileno() >= 0:
-            try:
-                self._selector.unregister(worker.control)
-            except (KeyError, ValueError):
-                pass
-        worker.control.close()
+        self._close_socket(worker.control)
 
     def _retire_idle(self) -> None:
         now = time.monotonic()
