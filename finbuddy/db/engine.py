@@ -489,7 +489,7 @@ _MAX_SQLITE_ENGINES = 8
 
 
 def _shared_sqlite_engine(url: str, busy_timeout: float, path: Path | None) -> Engine:
-    """One engine per SQLite URL and busy timeout in this process, shared by every Database on it.
+    """One engine per SQLite file and busy timeout in this process, shared by every Database on it.
 
     What is shared is SQLAlchemy's cache of compiled statements (a few ms per statement kind and engine):
     a warm server's request process runs one command after another, and each would otherwise compile
@@ -497,14 +497,18 @@ def _shared_sqlite_engine(url: str, busy_timeout: float, path: Path | None) -> E
     when it closes, and the engine opens new ones for the next. Per-Database settings travel as
     execution options of the Engine each Database gets (`create_engine`).
     """
+    if path is None:  # an in-memory database lives in its engine's connection: one engine each
+        own = sa.create_engine(url, connect_args={"timeout": busy_timeout})
+        _configure_sqlite(own, busy_timeout, None)
+        return own
     # SQLAlchemy makes a relative file name absolute when it creates the engine: `sqlite:///fin.db` in two
     # directories is two files, and two engines.
-    key = (url if path is None else f"{url}\0{os.path.abspath(path)}", busy_timeout, os.getpid())
+    key = (f"{url}\0{os.path.abspath(path)}", busy_timeout, os.getpid())
     with _SQLITE_ENGINES_LOCK:
         engine = _SQLITE_ENGINES.get(key)
         if engine is None:
             engine = sa.create_engine(url, connect_args={"timeout": busy_timeout})
-            _configure_sqlite(engine, busy_timeout, publish_lock_path(path) if path is not None else None)
+            _configure_sqlite(engine, busy_timeout, publish_lock_path(path))
             if len(_SQLITE_ENGINES) >= _MAX_SQLITE_ENGINES:
                 _SQLITE_ENGINES.pop(next(iter(_SQLITE_ENGINES)))  # the oldest; its Databases keep their engine
             _SQLITE_ENGINES[key] = engine
