@@ -8,6 +8,7 @@ own (`run_warm`), in a process of its own, as a user's command would be.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import os
@@ -61,7 +62,7 @@ def runner(argv: list[str]) -> int:
     return 0
 
 
-def serve(home: str) -> None:
+def serve(home: str, idle_timeout: float = 120.0) -> None:
     """The test server's process: serve `runner` on home/run/server.sock until SIGTERM."""
     from finbuddy.server import SOCKET_NAME
     from finbuddy.server.serve import WarmServer
@@ -72,19 +73,26 @@ def serve(home: str) -> None:
         runner,
         started_at="2026-11-30T00:00:00+00:00",
         reusable=lambda argv: argv[0] != "cold-only",
+        idle_timeout=idle_timeout,
     )
     server.serve()
 
 
-@pytest.fixture
-def home(tmp_path) -> Iterator[Path]:
+IDLE_TIMEOUT = 1.5  # what test_an_idle_process_ends... sets (the others keep the default: reuse is what they test)
+
+
+@contextlib.contextmanager
+def _server(tmp_path: Path, idle_timeout: float = 120.0) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
-    env = _env(home)
     log = open(tmp_path / "serve.out", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", f"from tests.test_warm_reuse import serve; serve({str(home)!r})"],
-        env=env,
+        [
+            sys.executable,
+            "-c",
+            f"from tests.test_warm_reuse import serve; serve({str(home)!r}, idle_timeout={idle_timeout})",
+        ],
+        env=_env(home),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -105,6 +113,18 @@ def home(tmp_path) -> Iterator[Path]:
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+@pytest.fixture
+def home(tmp_path) -> Iterator[Path]:
+    with _server(tmp_path) as home:
+        yield home
+
+
+@pytest.fixture
+def short_idle_home(tmp_path) -> Iterator[Path]:
+    with _server(tmp_path, IDLE_TIMEOUT) as home:
+        yield home
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -192,3 +212,20 @@ def test_status_reports_idle_processes_as_json(home):
     reply = status(home)
     assert json.loads(json.dumps(reply))["idle"] == 1
     assert reply["running"] == 0
+
+
+def test_an_idle_process_ends_after_the_idle_timeout_and_is_reaped(short_idle_home):
+    home = short_idle_home
+    idle, _ = request(home, "clean")
+    assert status(home)["idle"] == 1
+    deadline = time.monotonic() + IDLE_TIMEOUT + 20
+    while True:  # a zombie still answers kill(pid, 0): gone means the server reaped it
+        try:
+            os.kill(idle, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, f"process {idle} was not ended and reaped"
+        time.sleep(0.1)
+    assert status(home)["idle"] == 0
+    after, _ = request(home, "clean")
+    assert after != idle

@@ -120,6 +120,7 @@ class WarmServer:
         lifeline_fd: int | None = None,
         max_children: int = MAX_CHILDREN,
         reusable: Callable[[list[str]], bool] | None = None,
+        idle_timeout: float = IDLE_WORKER_S,
     ) -> None:
         self.socket_path = Path(os.path.abspath(socket_path))
         self.config_file = os.path.abspath(config_file)
@@ -133,6 +134,7 @@ class WarmServer:
         self.max_children = max_children
         # Which commands (by argv) leave a request process fit for another request (None: none do).
         self.reusable = reusable
+        self.idle_timeout = idle_timeout
         self.identity = identity(self.config_file)
         self.stats = ServerStats()
         self.restart_reason: str | None = None
@@ -287,7 +289,7 @@ class WarmServer:
 
     def _timeout(self) -> float | None:
         deadlines = [c.deadline for c in self._clients if c.deadline is not None]
-        deadlines += [w.idle_since + IDLE_WORKER_S for w in self._idle if w.idle_since is not None]
+        deadlines += [w.idle_since + self.idle_timeout for w in self._idle if w.idle_since is not None]
         if self._queue:  # a request turning slow frees a slot for the queue
             now = time.monotonic()
             turning = (c.started + SLOW_AFTER for c in self._by_pid.values() if c.started is not None)
@@ -631,11 +633,11 @@ class WarmServer:
 
     def _retire_idle(self) -> None:
         now = time.monotonic()
-        for worker in [w for w in self._idle if w.idle_since is not None and w.idle_since + IDLE_WORKER_S <= now]:
+        for worker in [w for w in self._idle if w.idle_since is not None and w.idle_since + self.idle_timeout <= now]:
             self._retire(worker)
 
     def _reap(self) -> None:
-        while self._by_pid:
+        while self._by_pid or self._workers:  # (a retired idle process has no request, but must be reaped)
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
