@@ -434,6 +434,14 @@ def replay_mode(mode: str, template: Path, work: Path, plan: list[Any], log: Log
     return figures
 
 
+def _timed(work: Any) -> tuple[Any, float, float]:
+    """work()'s result, its wall time and this process's CPU time over it (the machine is shared: wall time
+    also measures the other work on it; CPU time is the product's own)."""
+    started, cpu = time.monotonic(), time.process_time()
+    result = work()
+    return result, time.monotonic() - started, time.process_time() - cpu
+
+
 def _replay(today, yesterday, server, plan, batch, insight_batch, batch_run, quota_exceeded) -> dict[str, Any]:
     from finbuddy.advisor import ask
 
@@ -463,9 +471,7 @@ def _replay(today, yesterday, server, plan, batch, insight_batch, batch_run, quo
         "warmup_requests": warmup,
     }
     if not batch:
-        started, cpu = time.monotonic(), time.process_time()
-        summary = insight_batch(today).run()
-        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+        summary, elapsed, cpu = _timed(insight_batch(today).run)
         figures["insights"] = {
             "mode": "sync (the daemon's in-process batch, daemon.workers threads)",
             "done": summary.done,
@@ -479,13 +485,9 @@ def _replay(today, yesterday, server, plan, batch, insight_batch, batch_run, quo
             "load_average": [round(x, 1) for x in os.getloadavg()],
         }
         return figures
-    started, cpu = time.monotonic(), time.process_time()
-    submitted = batch_run(today).run()
-    submit_s, submit_cpu = time.monotonic() - started, time.process_time() - cpu
+    submitted, submit_s, submit_cpu = _timed(batch_run(today).run)
     server.complete()  # the provider's side of the 24 h window: not the product's work
-    started, cpu = time.monotonic(), time.process_time()
-    ingested = batch_run(today).run()
-    ingest_s, ingest_cpu = time.monotonic() - started, time.process_time() - cpu
+    ingested, ingest_s, ingest_cpu = _timed(batch_run(today).run)
     figures["insights"] = {
         "mode": "batch (the Batch API: submit, the provider answers, ingest)",
         "submitted": submitted.submitted,

@@ -488,6 +488,21 @@ def _quick_url(db: Path) -> str:
     return os.environ.get("FINBUDDY_REPLAY_QUICK_URL") or f"sqlite:///{db}"
 
 
+def _quick_postgresql(url: str, users: int, work: Path) -> str:
+    """--quick: write a small population into the PostgreSQL database at `url`; the note saying so."""
+    os.environ["FINBUDDY_REPLAY_QUICK_URL"] = url
+    try:
+        _quick_population(work / "unused.db", users)
+    finally:
+        del os.environ["FINBUDDY_REPLAY_QUICK_URL"]
+    return f"--quick: {users} users written through record_entry"
+
+
+def _require_postgresql_population(users: int) -> None:
+    if not _ready("postgresql", users):
+        raise RuntimeError(f"lab_pop_{users} is not ready (no {LABDATA}/postgresql-{users}.ready)")
+
+
 def setup_postgresql(users: int, work: Path, quick: bool, noindex: bool) -> Setup:
     name = f"replay_{uuid.uuid4().hex[:10]}"
     url = f"{PG_ADMIN_URL}/{name}"
@@ -495,15 +510,9 @@ def setup_postgresql(users: int, work: Path, quick: bool, noindex: bool) -> Setu
     notes = []
     if quick:
         _pg_exec(f"{PG_ADMIN_URL}/postgres", f'CREATE DATABASE "{name}"')
-        os.environ["FINBUDDY_REPLAY_QUICK_URL"] = _sqla(url)
-        try:
-            _quick_population(work / "unused.db", users)
-        finally:
-            del os.environ["FINBUDDY_REPLAY_QUICK_URL"]
-        notes.append(f"--quick: {users} users written through record_entry")
+        notes.append(_quick_postgresql(_sqla(url), users, work))
     else:
-        if not _ready("postgresql", users):
-            raise RuntimeError(f"lab_pop_{users} is not ready (no {LABDATA}/postgresql-{users}.ready)")
+        _require_postgresql_population(users)
         started = time.perf_counter()
         _pg_clone(f"lab_pop_{users}", name)
         notes.append(f"a clone of lab_pop_{users} ({time.perf_counter() - started:.0f} s)")
@@ -571,15 +580,9 @@ def setup_phase2(users: int, work: Path, quick: bool) -> Setup:
     cleanup.append(lambda: _redis_drop(prefix))
     try:
         if quick:
-            os.environ["FINBUDDY_REPLAY_QUICK_URL"] = _sqla(primary)
-            try:
-                _quick_population(work / "unused.db", users)
-            finally:
-                del os.environ["FINBUDDY_REPLAY_QUICK_URL"]
-            notes.append(f"--quick: {users} users written through record_entry")
+            notes.append(_quick_postgresql(_sqla(primary), users, work))
         else:
-            if not _ready("postgresql", users):
-                raise RuntimeError(f"lab_pop_{users} is not ready (no {LABDATA}/postgresql-{users}.ready)")
+            _require_postgresql_population(users)
             started = time.perf_counter()
             dump = subprocess.Popen(
                 ["pg_dump", "-Fc", "-Z0", "-d", f"{PG_ADMIN_URL}/lab_pop_{users}"], stdout=subprocess.PIPE
